@@ -1,0 +1,180 @@
+"""The ``rsh`` command line: parse arguments, hand off, map errors to exit codes.
+
+Exit statuses follow ssh: the remote command's own status, 128+N when
+signal N ended it, and 255 when rsh itself failed (connection, auth,
+protocol), with a one-line ``rsh: ...`` message and no traceback.
+
+Imports of the heavier parts (the server, the prompt) happen inside the
+subcommand that needs them, so ``rsh exec`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .client import DEFAULT_PORT, parse_address
+from .config import default_token_file, ensure_token, resolve_client_token
+from .errors import RshError
+
+__all__ = ["main", "EXIT_RSH_ERROR", "EXIT_USAGE"]
+
+#: rsh itself failed (connection, authentication, protocol), as with ssh.
+EXIT_RSH_ERROR = 255
+#: The command line was wrong.
+EXIT_USAGE = 2
+
+SUBCOMMANDS = ("serve", "exec")
+
+
+def _error(message: str) -> None:
+    print(f"rsh: {message}", file=sys.stderr, flush=True)
+
+
+def _add_client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token-file", metavar="PATH", help="read the token from PATH (default: $RSH_TOKEN, then ~/.config/rsh/token)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="give up connecting after SECONDS (default 10)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="rsh",
+        description="A remote shell over a small, exact framed protocol.",
+        epilog="Run 'rsh COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"rsh {__version__}")
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run a server", description="Serve commands to authenticated clients.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on; 0 picks a free one (default {DEFAULT_PORT})")
+    p.add_argument("--token-file", metavar="PATH", help=f"token file, created (mode 0600) if missing (default {default_token_file()})")
+    p.add_argument("--no-auth", action="store_true", help="accept clients without a token (loopback addresses only)")
+    p.add_argument("--encoding", help="declare command output to be in this encoding (default: the locale's)")
+
+    p = sub.add_parser(
+        "exec",
+        help="run one command, like 'ssh HOST CMD'",
+        description="Run CMD on HOST: its stdout and stderr bytes come out here, its exit status is rsh's.",
+    )
+    _add_client_options(p)
+    p.add_argument("-n", dest="no_stdin", action="store_true", help="do not forward stdin (the command reads an empty one)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the command after SECONDS (exit status 124)")
+    p.add_argument("--encoding", help="ask the server to declare output in this encoding")
+    p.add_argument("address", metavar="HOST[:PORT]")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        if args.subcommand == "serve":
+            return _serve(args)
+        if args.subcommand == "exec":
+            return _exec(args, parser)
+        parser.print_help()
+        return EXIT_USAGE
+    except RshError as exc:
+        _error(str(exc))
+        return EXIT_RSH_ERROR
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import Server, is_loopback
+
+    token: str | None = None
+    if args.no_auth:
+        if not is_loopback(args.host):
+            _error(f"--no-auth is refused on {args.host}: without a token anyone who can reach it runs commands as you; bind to 127.0.0.1 or drop --no-auth")
+            return EXIT_USAGE
+    else:
+        path = Path(args.token_file) if args.token_file else default_token_file()
+        token, created = ensure_token(path)
+        if created:
+            _error(f"created a new token in {path} (mode 0600); clients read it from there, or from RSH_TOKEN")
+        else:
+            _error(f"using the token in {path}")
+    if args.encoding:
+        import codecs
+
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            _error(f"unknown encoding {args.encoding!r}")
+            return EXIT_USAGE
+    server = Server(args.host, args.port, token, encoding=args.encoding)
+
+    async def run() -> None:
+        try:
+            await server.start()
+        except OSError as exc:
+            raise _ListenError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        _error(f"listening on {server.address}")
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await server.serve_forever()
+        except asyncio.CancelledError:
+            pass
+
+    try:
+        asyncio.run(run())
+    except _ListenError as exc:
+        _error(str(exc))
+        return 1
+    return 0
+
+
+class _ListenError(Exception):
+    pass
+
+
+def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        parser.parse_args(["exec", "--help"])  # prints usage, exits
+    try:
+        host, port = parse_address(args.address)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    token = resolve_client_token(args.token_file)
+    from .exec_cli import run_exec
+
+    # Like ssh: the words are joined with spaces and the remote shell parses them.
+    return run_exec(
+        host,
+        port,
+        token,
+        " ".join(command),
+        forward_stdin=not args.no_stdin and _stdin_is_data(),
+        timeout=args.timeout,
+        encoding=args.encoding,
+        connect_timeout=args.connect_timeout,
+    )
+
+
+def _stdin_is_data() -> bool:
+    """Forward stdin when it is a pipe or file, not a terminal (as ssh does without -t)."""
+    try:
+        return not os.isatty(0)
+    except OSError:
+        return False

@@ -1,0 +1,426 @@
+"""The client library: connect, authenticate, run commands.
+
+``AsyncClient`` is the asyncio API; ``Client`` is the same API for ordinary
+code, running the asyncio one on a private event loop::
+
+    with rsh.connect("127.0.0.1", 7022, token=...) as c:
+        r = c.run("uname -a")
+        print(r.exit_code, r.stdout_text)
+
+For output as it arrives, ``start()`` returns a ``RemoteCommand``: iterate it
+for ``(stream, bytes)`` pairs, write its stdin, signal it, then ``wait()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from . import auth
+from .errors import AuthError, ConnectError, ConnectionLost, ProtocolError, RemoteError, CommandFailed, CommandTimeout
+from .frames import DEFAULT_MAX_PAYLOAD, Frame
+from .messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus
+from .result import CommandResult
+from .transport import FramedProtocol, TraceHook
+
+__all__ = ["DEFAULT_PORT", "AsyncClient", "Client", "RemoteCommand", "connect", "connect_async", "parse_address"]
+
+#: The port ``rsh serve`` listens on unless told otherwise.
+DEFAULT_PORT = 7022
+
+# Frames queued unread before we stop reading the socket (and so, through
+# TCP, slow the server down rather than grow our memory).
+_QUEUE_HIGH = 64
+_QUEUE_LOW = 16
+
+# stdin is sent in chunks no larger than output's.
+STDIN_CHUNK = 64 * 1024
+
+OutputCallback = Callable[[bytes], None]
+
+
+def parse_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """Split ``HOST[:PORT]`` (``[v6addr]:PORT`` for IPv6) into host and port.
+
+    Raises:
+        ValueError: the port is not a number from 1 to 65535.
+    """
+    host, port_s = address, ""
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port_s = rest[1:] if rest.startswith(":") else ""
+    elif address.count(":") == 1:
+        host, _, port_s = address.partition(":")
+    if not port_s:
+        return host or "127.0.0.1", default_port
+    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ValueError(f"invalid port {port_s!r} in {address!r}")
+    return host or "127.0.0.1", int(port_s)
+
+
+class _ClientProtocol(FramedProtocol):
+    """Queues incoming frames for the coroutines of ``AsyncClient``."""
+
+    def __init__(self, *, max_payload: int, trace: TraceHook | None) -> None:
+        super().__init__(max_payload=max_payload, trace=trace)
+        self._queue: collections.deque[Frame] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self.failure: Exception | None = None
+
+    def frame_received(self, frame: Frame) -> None:
+        self._queue.append(frame)
+        if len(self._queue) >= _QUEUE_HIGH and not self._reading_paused and self.transport is not None:
+            self.transport.pause_reading()
+            self._reading_paused = True
+        self._wake()
+
+    def protocol_error(self, exc: ProtocolError) -> None:
+        self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
+        self.send_error_and_close(exc)
+        self._wake()
+
+    def closed_by_peer(self, exc: Exception | None) -> None:
+        if self.failure is None:
+            reason = f": {exc}" if exc else ""
+            self.failure = ConnectionLost(f"connection closed by server{reason}")
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next_frame(self) -> Frame:
+        """Return the next frame from the server.
+
+        Raises:
+            ConnectionLost: the connection ended first.
+            ProtocolError: the server broke the protocol.
+        """
+        while not self._queue:
+            if self.failure is not None:
+                raise self.failure
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        frame = self._queue.popleft()
+        if self._reading_paused and len(self._queue) <= _QUEUE_LOW and self.transport is not None:
+            self.transport.resume_reading()
+            self._reading_paused = False
+        return frame
+
+
+def _remote_error(frame: Frame) -> RemoteError:
+    code = str(frame.get("code", "error"))
+    return RemoteError(str(frame.get("message", "unknown error")), code=code)
+
+
+class RemoteCommand:
+    """A command running on the server.
+
+    Iterate it (``async for stream, data in cmd``) for output as it arrives;
+    ``stream`` is ``"stdout"`` or ``"stderr"``.  The iteration ends when the
+    command has exited; ``status`` then holds how.
+    """
+
+    def __init__(self, client: AsyncClient, command: str) -> None:
+        self._client = client
+        self.command = command
+        self.status: ExitStatus | None = None
+        self._stdin_closed = False
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[tuple[str, bytes]]:
+        proto = self._client._proto
+        while self.status is None:
+            frame = await proto.next_frame()
+            if frame.type in ("stdout", "stderr"):
+                yield frame.type, frame.payload
+            elif frame.type == "exit":
+                self.status = ExitStatus.from_frame(frame)
+                self._client._running = None
+            elif frame.type == "error":
+                self._client._running = None
+                raise _remote_error(frame)
+            else:
+                raise ProtocolError(f"unexpected {frame.type!r} frame while a command runs", code="unexpected_frame")
+
+    async def write(self, data: bytes) -> None:
+        """Send *data* to the command's stdin (started with ``stdin=True``)."""
+        proto = self._client._proto
+        for i in range(0, len(data), STDIN_CHUNK):
+            proto.send("stdin", None, data[i : i + STDIN_CHUNK])
+            await proto.drain()
+
+    def close_stdin(self) -> None:
+        """Signal end of input to the command."""
+        if not self._stdin_closed:
+            self._stdin_closed = True
+            self._client._proto.send("stdin", {"eof": True})
+
+    def send_signal(self, name: str) -> None:
+        """Ask the server to send signal *name* (INT, TERM, KILL, HUP, QUIT) to the command's group."""
+        if name not in SIGNALS:
+            raise ValueError(f"unknown signal {name!r}; one of {', '.join(SIGNALS)}")
+        if self.status is None:
+            self._client._proto.send("signal", {"signal": name})
+
+    async def wait(
+        self,
+        *,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+        check: bool = False,
+    ) -> CommandResult:
+        """Collect the rest of the output and the exit status.
+
+        Raises:
+            CommandTimeout: the server stopped the command at its timeout.
+            CommandFailed: *check* is set and the command did not exit 0.
+        """
+        out: list[bytes] = []
+        err: list[bytes] = []
+        async for stream, data in self:
+            if stream == "stdout":
+                out.append(data)
+                if on_stdout is not None:
+                    on_stdout(data)
+            else:
+                err.append(data)
+                if on_stderr is not None:
+                    on_stderr(data)
+        status = self.status
+        assert status is not None
+        result = CommandResult(
+            command=self.command,
+            stdout=b"".join(out),
+            stderr=b"".join(err),
+            exit_code=status.exit_code,
+            signal=status.signal,
+            encoding=status.encoding,
+            elapsed=status.elapsed,
+            timed_out=status.timed_out,
+        )
+        if result.timed_out:
+            raise CommandTimeout(result, f"command {self.command!r} timed out after {status.elapsed:.1f}s")
+        if check and not result.ok:
+            raise CommandFailed(result)
+        return result
+
+
+class AsyncClient:
+    """An authenticated connection to an rsh server (asyncio API).
+
+    Make one with ``await AsyncClient.connect(...)`` or ``connect_async``.
+    Commands run one at a time per connection.
+    """
+
+    def __init__(self, proto: _ClientProtocol, hello: Frame) -> None:
+        self._proto = proto
+        self._running: RemoteCommand | None = None
+        #: The server's ``hello``: version, server, encoding, os, shell.
+        self.server_info: dict[str, Any] = dict(hello.fields)
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        trace: TraceHook | None = None,
+    ) -> AsyncClient:
+        """Connect and authenticate.
+
+        Raises:
+            ConnectError: nothing answered at host:port within *timeout*.
+            AuthError: the token was wrong or missing, or the server could not prove it has it.
+            ProtocolError: the peer does not speak this protocol.
+        """
+        loop = asyncio.get_running_loop()
+        where = f"{host}:{port}"
+        try:
+            async with asyncio.timeout(timeout):
+                _, proto = await loop.create_connection(
+                    lambda: _ClientProtocol(max_payload=max_payload, trace=trace), host, port
+                )
+        except TimeoutError:
+            raise ConnectError(f"cannot connect to {where}: timed out after {timeout:g}s") from None
+        except socket.gaierror as exc:
+            raise ConnectError(f"cannot connect to {where}: {exc.strerror}") from None
+        except OSError as exc:
+            # create_connection folds several attempts into one OSError whose
+            # text is a tuple; the errno still says what happened.
+            reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+            raise ConnectError(f"cannot connect to {where}: {reason.lower()}") from None
+        try:
+            async with asyncio.timeout(timeout):
+                hello = await cls._handshake(proto, token, where)
+        except TimeoutError:
+            proto.close()
+            raise ConnectError(f"{where} did not complete the rsh handshake within {timeout:g}s") from None
+        except ConnectionLost as exc:
+            proto.close()
+            raise ConnectionLost(f"{where} closed the connection during the handshake") from exc
+        except BaseException:
+            proto.close()
+            raise
+        return cls(proto, hello)
+
+    @staticmethod
+    async def _handshake(proto: _ClientProtocol, token: str | None, where: str) -> Frame:
+        hello = await proto.next_frame()
+        if hello.type == "error":
+            raise _remote_error(hello)
+        if hello.type != "hello":
+            raise ProtocolError(f"{where} sent {hello.type!r} instead of hello", code="unexpected_frame")
+        if hello.get("version") != PROTOCOL_VERSION:
+            raise ProtocolError(f"{where} speaks protocol version {hello.get('version')!r}, not {PROTOCOL_VERSION}", code="version")
+        if hello.get("auth") == "none":
+            return hello
+        server_nonce = hello.get("nonce")
+        if not isinstance(server_nonce, str):
+            raise ProtocolError(f"{where} sent a hello without a nonce", code="bad_field")
+        if token is None:
+            raise AuthError(f"{where} requires a token and none was given (--token-file, RSH_TOKEN, or the default token file)")
+        client_nonce = auth.new_nonce()
+        proto.send("auth", {"nonce": client_nonce, "mac": auth.client_mac(token, server_nonce, client_nonce)})
+        try:
+            reply = await proto.next_frame()
+        except ConnectionLost:
+            raise AuthError(f"{where} closed the connection during authentication") from None
+        if reply.type == "error":
+            if reply.get("code") == "auth_failed":
+                raise AuthError(f"{where}: authentication failed (wrong token)")
+            raise _remote_error(reply)
+        if reply.type != "auth_ok":
+            raise ProtocolError(f"{where} sent {reply.type!r} instead of auth_ok", code="unexpected_frame")
+        if not auth.macs_equal(reply.get("mac"), auth.server_mac(token, server_nonce, client_nonce)):
+            raise AuthError(f"{where} could not prove it knows the token: not the server you think it is")
+        return hello
+
+    async def start(
+        self,
+        command: str | bytes,
+        *,
+        stdin: bool = False,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        encoding: str | None = None,
+    ) -> RemoteCommand:
+        """Start *command* through the server's shell and return it running.
+
+        With ``stdin=True`` the command reads what you ``write()`` until
+        ``close_stdin()``; otherwise its stdin is empty.
+        """
+        if self._running is not None and self._running.status is None:
+            raise RuntimeError("a command is already running on this connection")
+        if self._proto.failure is not None:
+            raise self._proto.failure
+        raw = command.encode("utf-8", "surrogateescape") if isinstance(command, str) else command
+        request = ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding)
+        self._proto.send("exec", request.to_fields(), raw)
+        self._running = RemoteCommand(self, raw.decode("utf-8", "replace"))
+        return self._running
+
+    async def run(
+        self,
+        command: str | bytes,
+        *,
+        input: bytes | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        encoding: str | None = None,
+        check: bool = False,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> CommandResult:
+        """Run *command* to completion, like ``subprocess.run``.
+
+        Args:
+            input: bytes for the command's stdin (empty when None).
+            cwd / env: where it runs and extra environment variables.
+            timeout: seconds before the server stops it (TERM, then KILL).
+            encoding: declare the output to be in this encoding.
+            check: raise ``CommandFailed`` unless it exits 0.
+            on_stdout / on_stderr: called with each chunk as it arrives.
+
+        Raises:
+            CommandTimeout, CommandFailed, RemoteError, ConnectionLost.
+        """
+        cmd = await self.start(command, stdin=input is not None, cwd=cwd, env=env, timeout=timeout, encoding=encoding)
+        if input is not None:
+            await cmd.write(input)
+            cmd.close_stdin()
+        return await cmd.wait(on_stdout=on_stdout, on_stderr=on_stderr, check=check)
+
+    async def close(self) -> None:
+        """Close the connection; a running command is stopped by the server."""
+        self._proto.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def connect_async(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> AsyncClient:
+    """Connect to an rsh server (asyncio); see ``AsyncClient.connect``."""
+    return await AsyncClient.connect(host, port, token, **kwargs)
+
+
+class Client:
+    """The blocking twin of ``AsyncClient``, for scripts.
+
+    It runs the asyncio client on a private event loop, so it must not be
+    used from inside a running event loop (use ``AsyncClient`` there).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> None:
+        self._runner = asyncio.Runner()
+        try:
+            self._client = self._runner.run(AsyncClient.connect(host, port, token, **kwargs))
+        except BaseException:
+            self._runner.close()
+            raise
+
+    @property
+    def server_info(self) -> dict[str, Any]:
+        """The server's ``hello``: version, server, encoding, os, shell."""
+        return self._client.server_info
+
+    def run(self, command: str | bytes, **kwargs: Any) -> CommandResult:
+        """Run *command* to completion; the arguments are ``AsyncClient.run``'s."""
+        return self._runner.run(self._client.run(command, **kwargs))
+
+    def close(self) -> None:
+        """Close the connection."""
+        try:
+            self._runner.run(self._client.close())
+        finally:
+            self._runner.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def connect(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> Client:
+    """Connect to an rsh server and return a blocking ``Client``."""
+    return Client(host, port, token, **kwargs)

@@ -1,0 +1,83 @@
+"""Every error rsh raises, rooted at ``RshError``::
+
+    RshError
+    ├── RshConnectionError     the connection could not be made or was lost
+    │   ├── ConnectError       nothing answered at HOST:PORT (refused, unknown host, timeout)
+    │   └── ConnectionLost     the peer went away mid-session
+    ├── AuthError              wrong or missing token, or the server could not prove it has it
+    ├── ProtocolError          a malformed or out-of-place frame (``code`` says which rule)
+    │   └── RemoteError        the peer sent an ``error`` frame (``code``, ``message``)
+    └── CommandFailed          ``run(..., check=True)`` and the command did not succeed
+        └── CommandTimeout     the command ran past its timeout (also a ``TimeoutError``)
+
+Catch ``RshError`` to handle anything rsh can raise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .result import CommandResult
+
+__all__ = [
+    "RshError",
+    "RshConnectionError",
+    "ConnectError",
+    "ConnectionLost",
+    "AuthError",
+    "ProtocolError",
+    "RemoteError",
+    "CommandFailed",
+    "CommandTimeout",
+]
+
+
+class RshError(Exception):
+    """Base class of every error rsh raises."""
+
+
+class RshConnectionError(RshError):
+    """The connection could not be made, or was lost."""
+
+
+class ConnectError(RshConnectionError):
+    """Nothing answered at the address (refused, unknown host, timed out)."""
+
+
+class ConnectionLost(RshConnectionError):
+    """The peer closed the connection or it broke mid-session."""
+
+
+class AuthError(RshError):
+    """Authentication failed, in either direction."""
+
+
+class ProtocolError(RshError):
+    """A frame broke the wire protocol.
+
+    ``code`` is a short machine-readable name of the rule that was broken
+    (``bad_header``, ``payload_too_large``, ...); it is what goes into the
+    ``error`` frame sent to the peer.
+    """
+
+    def __init__(self, message: str, *, code: str = "protocol_error") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RemoteError(ProtocolError):
+    """The peer reported an error with an ``error`` frame."""
+
+
+class CommandFailed(RshError):
+    """The command exited unsuccessfully; ``result`` holds everything it produced."""
+
+    def __init__(self, result: CommandResult, message: str | None = None) -> None:
+        super().__init__(message or f"command {result.command!r} failed with {result.status_text()}")
+        self.result = result
+
+
+class CommandTimeout(CommandFailed, TimeoutError):
+    """The command ran past its timeout and was stopped."""

@@ -1,0 +1,162 @@
+"""Typed views of the protocol's messages, validated where they are parsed.
+
+The codec guarantees a frame's shape (a JSON object with a known type); these
+check what each message's fields must be, so the server never acts on a
+field it has not checked.  Every check failure is a ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import signal as _signal
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ProtocolError
+from .frames import Frame
+
+__all__ = ["PROTOCOL_VERSION", "SIGNALS", "ExecRequest", "ExitStatus", "check_encoding"]
+
+#: Bumped on any incompatible change to docs/protocol.md.
+PROTOCOL_VERSION = 1
+
+#: Signals a client may ask the server to send to a running command.
+SIGNALS: dict[str, int] = {
+    "INT": _signal.SIGINT,
+    "TERM": _signal.SIGTERM,
+    "KILL": _signal.SIGKILL,
+    "HUP": _signal.SIGHUP,
+    "QUIT": _signal.SIGQUIT,
+}
+
+
+def _bad(frame: Frame, what: str) -> ProtocolError:
+    return ProtocolError(f"{frame.type} frame: {what}", code="bad_field")
+
+
+def check_encoding(name: str) -> str:
+    """Return the canonical name of codec *name*.
+
+    Raises:
+        LookupError: Python knows no such codec.
+    """
+    return codecs.lookup(name).name
+
+
+@dataclass(frozen=True, slots=True)
+class ExecRequest:
+    """An ``exec`` frame: run ``command`` (its payload) through the shell."""
+
+    command: bytes
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    timeout: float | None = None
+    stdin: bool = False
+    encoding: str | None = None
+
+    def to_fields(self) -> dict[str, Any]:
+        """Return the header fields of this request (the command is the payload)."""
+        fields: dict[str, Any] = {}
+        if self.cwd is not None:
+            fields["cwd"] = self.cwd
+        if self.env:
+            fields["env"] = self.env
+        if self.timeout is not None:
+            fields["timeout"] = self.timeout
+        if self.stdin:
+            fields["stdin"] = True
+        if self.encoding is not None:
+            fields["encoding"] = self.encoding
+        return fields
+
+    @classmethod
+    def from_frame(cls, frame: Frame) -> ExecRequest:
+        """Validate an ``exec`` frame.
+
+        Raises:
+            ProtocolError: a field has the wrong type or value.
+        """
+        if not frame.payload:
+            raise _bad(frame, "the command (the payload) is empty")
+        cwd = frame.get("cwd")
+        if cwd is not None and (not isinstance(cwd, str) or "\0" in cwd or not cwd):
+            raise _bad(frame, "'cwd' must be a non-empty string")
+        env = frame.get("env")
+        if env is not None:
+            if not isinstance(env, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
+                for k, v in env.items()
+            ):
+                raise _bad(frame, "'env' must map variable names to strings")
+        timeout = frame.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+            raise _bad(frame, "'timeout' must be a positive number of seconds")
+        stdin = frame.get("stdin", False)
+        if not isinstance(stdin, bool):
+            raise _bad(frame, "'stdin' must be true or false")
+        encoding = frame.get("encoding")
+        if encoding is not None:
+            try:
+                encoding = check_encoding(encoding) if isinstance(encoding, str) else None
+            except LookupError:
+                encoding = None
+            if encoding is None:
+                raise _bad(frame, f"unknown encoding {frame.get('encoding')!r}")
+        return cls(frame.payload, cwd, env, float(timeout) if timeout is not None else None, stdin, encoding)
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    """An ``exit`` frame: how the command ended."""
+
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    elapsed: float
+    stdout_bytes: int
+    stderr_bytes: int
+    encoding: str
+
+    def to_fields(self) -> dict[str, Any]:
+        """Return the header fields of this message."""
+        return {
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "timed_out": self.timed_out,
+            "elapsed": round(self.elapsed, 6),
+            "stdout_bytes": self.stdout_bytes,
+            "stderr_bytes": self.stderr_bytes,
+            "encoding": self.encoding,
+        }
+
+    @classmethod
+    def from_frame(cls, frame: Frame) -> ExitStatus:
+        """Validate an ``exit`` frame.
+
+        Raises:
+            ProtocolError: a field has the wrong type.
+        """
+        f = frame.fields
+
+        def opt_int(name: str) -> int | None:
+            v = f.get(name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                raise _bad(frame, f"{name!r} must be an integer or null")
+            return v
+
+        code, sig = opt_int("exit_code"), opt_int("signal")
+        if (code is None) == (sig is None):
+            raise _bad(frame, "exactly one of 'exit_code' and 'signal' must be set")
+        elapsed = f.get("elapsed", 0.0)
+        encoding = f.get("encoding", "utf-8")
+        if not isinstance(elapsed, (int, float)) or not isinstance(encoding, str):
+            raise _bad(frame, "'elapsed' must be a number and 'encoding' a string")
+        return cls(
+            exit_code=code,
+            signal=sig,
+            timed_out=bool(f.get("timed_out", False)),
+            elapsed=float(elapsed),
+            stdout_bytes=opt_int("stdout_bytes") or 0,
+            stderr_bytes=opt_int("stderr_bytes") or 0,
+            encoding=encoding,
+        )

@@ -1,0 +1,362 @@
+"""Run one shell command and pump its pipes, for the server.
+
+Why not ``asyncio.create_subprocess_shell``: on Python 3.11 it waits for the
+child with a thread per process and reads pipes through stream objects, which
+costs more than spawning ``true`` itself.  Here the child is spawned with
+``subprocess.Popen`` (vfork on Linux), its exit is watched through a pidfd
+and its pipes with plain ``add_reader`` callbacks, so a command costs about
+what ``subprocess.run`` does.
+
+The command runs in its own session (and so its own process group): a signal,
+a timeout or a lost client reaches everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .messages import ExecRequest, ExitStatus
+
+__all__ = ["RunningCommand", "PIPE_GRACE", "KILL_GRACE", "READ_CHUNK", "SHELL"]
+
+#: The shell commands run through, as ``SHELL -c COMMAND``.
+SHELL = "/bin/sh"
+
+#: Output is read and sent in chunks of at most this many bytes.
+READ_CHUNK = 64 * 1024
+
+# After the command's main process exits, how long a background child that
+# still holds stdout/stderr open (``sleep 60 &``) may keep the command from
+# finishing.  ssh waits for ever here; half a second lets output that is
+# already on its way arrive while never leaving a client hanging.
+PIPE_GRACE = 0.5
+
+# After TERM (timeout, lost client), how long before KILL.
+KILL_GRACE = 2.0
+
+# Unsent stdin held for the child before we stop reading the socket.
+STDIN_HIGH_WATER = 1024 * 1024
+
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, missing from older Pythons
+
+
+@dataclass
+class _Pipe:
+    name: str
+    fd: int
+    reading: bool = False
+    count: int = 0
+
+
+@dataclass
+class _Stdin:
+    fd: int
+    pending: list[bytes] = field(default_factory=list)
+    size: int = 0
+    eof: bool = False
+    broken: bool = False
+
+
+class RunningCommand:
+    """One command in flight: spawn, stream output, deliver exit.
+
+    Args:
+        request: what to run.
+        env: the complete environment for the child.
+        default_cwd: where it runs when the request names no cwd.
+        encoding: what the exit frame declares when the request asks none.
+        send_output: ``send_output(stream, data)`` for each chunk read.
+        output_paused: returns True while the client is not keeping up.
+        pause_input / resume_input: stop / restart reading the socket while
+            the child is not taking its stdin.
+        on_exit: called once with the final status, after the last output.
+
+    Raises:
+        OSError: the command could not be started (bad cwd, no shell).
+    """
+
+    def __init__(
+        self,
+        request: ExecRequest,
+        *,
+        env: dict[str, str],
+        default_cwd: str,
+        encoding: str,
+        send_output: Callable[[str, bytes], None],
+        output_paused: Callable[[], bool],
+        pause_input: Callable[[], None],
+        resume_input: Callable[[], None],
+        on_exit: Callable[[ExitStatus], None],
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._send_output = send_output
+        self._output_paused = output_paused
+        self._pause_input = pause_input
+        self._resume_input = resume_input
+        self._on_exit = on_exit
+        self.encoding = request.encoding or encoding
+        self._started = time.monotonic()
+        self._returncode: int | None = None
+        self._timed_out = False
+        self._terminating = False
+        self._finished = False
+        self._grace_handle: asyncio.TimerHandle | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+
+        self.proc = subprocess.Popen(
+            [SHELL, "-c", request.command],
+            stdin=subprocess.PIPE if request.stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=request.cwd or default_cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+        self.pid = self.proc.pid
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._pipes = [_Pipe("stdout", self.proc.stdout.fileno()), _Pipe("stderr", self.proc.stderr.fileno())]
+        for pipe in self._pipes:
+            os.set_blocking(pipe.fd, False)
+        try:
+            # A bigger pipe lets a fast writer run ahead while we send.
+            import fcntl
+
+            fcntl.fcntl(self._pipes[0].fd, _F_SETPIPE_SZ, 1024 * 1024)
+        except OSError:
+            pass
+        self._stdin: _Stdin | None = None
+        if request.stdin:
+            assert self.proc.stdin is not None
+            self._stdin = _Stdin(self.proc.stdin.fileno())
+            os.set_blocking(self._stdin.fd, False)
+
+        #: Resolved once the main process has been reaped.
+        self.reaped: asyncio.Future[None] = self._loop.create_future()
+        self._pidfd = os.pidfd_open(self.pid)
+        self._loop.add_reader(self._pidfd, self._reap)
+        self.resume_output()
+        if request.timeout is not None:
+            self._timers.append(self._loop.call_later(request.timeout, self._on_timeout))
+
+    # -- output ---------------------------------------------------------------
+
+    def pause_output(self) -> None:
+        """Stop reading the child's output until ``resume_output``."""
+        for pipe in self._pipes:
+            if pipe.reading:
+                self._loop.remove_reader(pipe.fd)
+                pipe.reading = False
+
+    def resume_output(self) -> None:
+        """Read the child's output again (after the client caught up)."""
+        for pipe in self._pipes:
+            if not pipe.reading and pipe.fd >= 0:
+                self._loop.add_reader(pipe.fd, self._read, pipe)
+                pipe.reading = True
+        if self._returncode is not None and self._grace_handle is None:
+            self._start_grace()
+
+    def _read(self, pipe: _Pipe) -> None:
+        try:
+            data = os.read(pipe.fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_pipe(pipe)
+            self._maybe_finish()
+            return
+        pipe.count += len(data)
+        self._send_output(pipe.name, data)
+        if self._output_paused():
+            self.pause_output()
+            # The grace period is for pipes nobody writes to; it must not
+            # cut off output that is only waiting for a slow client.
+            if self._grace_handle is not None:
+                self._grace_handle.cancel()
+                self._grace_handle = None
+
+    def _close_pipe(self, pipe: _Pipe) -> None:
+        if pipe.fd < 0:
+            return
+        if pipe.reading:
+            self._loop.remove_reader(pipe.fd)
+            pipe.reading = False
+        pipe.fd = -1
+        getattr(self.proc, pipe.name).close()
+
+    # -- stdin ----------------------------------------------------------------
+
+    def feed_stdin(self, data: bytes) -> None:
+        """Queue *data* for the child's stdin (dropped if it has closed it)."""
+        st = self._stdin
+        if st is None or st.eof or st.broken:
+            return
+        st.pending.append(data)
+        st.size += len(data)
+        self._flush_stdin()
+        if st.size > STDIN_HIGH_WATER:
+            self._pause_input()
+
+    def close_stdin(self) -> None:
+        """Close the child's stdin once everything queued is written."""
+        st = self._stdin
+        if st is None or st.eof:
+            return
+        st.eof = True
+        self._flush_stdin()
+
+    def _flush_stdin(self) -> None:
+        st = self._stdin
+        assert st is not None
+        while st.pending and not st.broken:
+            try:
+                n = os.write(st.fd, st.pending[0])
+            except BlockingIOError:
+                break
+            except OSError:  # EPIPE: the child closed its stdin; drop the rest
+                st.broken = True
+                break
+            st.size -= n
+            if n == len(st.pending[0]):
+                st.pending.pop(0)
+            else:
+                st.pending[0] = st.pending[0][n:]
+        waiting = bool(st.pending) and not st.broken
+        self._loop.remove_writer(st.fd)
+        if waiting:
+            self._loop.add_writer(st.fd, self._flush_stdin)
+        if st.size <= STDIN_HIGH_WATER:
+            self._resume_input()
+        if not waiting and (st.eof or st.broken):
+            self._close_stdin_fd()
+
+    def _close_stdin_fd(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self._loop.remove_writer(self.proc.stdin.fileno())
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self._resume_input()
+
+    # -- signals and exit -----------------------------------------------------
+
+    def signal(self, signum: int) -> None:
+        """Send *signum* to the command's whole process group."""
+        if self._returncode is not None:
+            return
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def terminate(self) -> None:
+        """TERM the process group now, KILL it after ``KILL_GRACE`` if still there."""
+        self._terminating = True
+        self.signal(signal.SIGTERM)
+        self._timers.append(self._loop.call_later(KILL_GRACE, self._kill_group))
+
+    def _kill_group(self) -> None:
+        try:
+            # The leader may have gone after TERM while children linger: the
+            # group id stays theirs (POSIX never reuses a live group's id).
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _on_timeout(self) -> None:
+        if self._returncode is None:
+            self._timed_out = True
+            self.terminate()
+
+    def _reap(self) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.pid, 255 << 8
+        if pid == 0:
+            return
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._returncode = os.waitstatus_to_exitcode(status)
+        self.proc.returncode = self._returncode  # so Popen never reaps it again
+        if not self.reaped.done():
+            self.reaped.set_result(None)
+        if self._stdin is not None:
+            self._stdin.broken = True
+            self._close_stdin_fd()
+        if not self._maybe_finish() and not self._output_paused():
+            self._start_grace()
+
+    def _start_grace(self) -> None:
+        self._grace_handle = self._loop.call_later(PIPE_GRACE, self._end_grace)
+
+    def _end_grace(self) -> None:
+        # Whatever still holds the pipes is a background child; take what it
+        # has written so far and stop listening.
+        self._grace_handle = None
+        for pipe in self._pipes:
+            for _ in range(16):
+                if pipe.fd < 0:
+                    break
+                try:
+                    data = os.read(pipe.fd, READ_CHUNK)
+                except OSError:
+                    break
+                if not data:
+                    break
+                pipe.count += len(data)
+                self._send_output(pipe.name, data)
+            self._close_pipe(pipe)
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> bool:
+        if self._finished or self._returncode is None or any(p.fd >= 0 for p in self._pipes):
+            return self._finished
+        self._finished = True
+        if self._grace_handle is not None:
+            self._grace_handle.cancel()
+        for t in self._timers:
+            t.cancel()
+        if self._terminating:
+            # TERM may have ended the leader while others in the group linger.
+            self._kill_group()
+        rc = self._returncode
+        self._on_exit(
+            ExitStatus(
+                exit_code=rc if rc >= 0 else None,
+                signal=-rc if rc < 0 else None,
+                timed_out=self._timed_out,
+                elapsed=time.monotonic() - self._started,
+                stdout_bytes=self._pipes[0].count,
+                stderr_bytes=self._pipes[1].count,
+                encoding=self.encoding,
+            )
+        )
+        return True
+
+    def abort(self) -> None:
+        """The client is gone: stop the command and release everything now.
+
+        The process group gets TERM then KILL; the leader is reaped by the
+        pidfd watcher, or by a last blocking wait if it outlives KILL_GRACE.
+        """
+        self._on_exit = lambda status: None
+        self._terminating = True
+        self.pause_output()
+        for pipe in self._pipes:
+            self._close_pipe(pipe)
+        if self._stdin is not None:
+            self._stdin.broken = True
+            self._close_stdin_fd()
+        if self._returncode is None:
+            self.terminate()

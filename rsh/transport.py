@@ -1,0 +1,141 @@
+"""The asyncio layer over the frame codec, shared by server and client.
+
+``FramedProtocol`` is an ``asyncio.Protocol``: bytes from the socket go into
+a ``FrameDecoder`` and out come calls to ``frame_received``; ``send`` encodes
+a frame and writes it.  It also carries the two flow-control signals both
+sides need: ``writing_paused`` (the peer reads slower than we write) and
+``pause_reading`` (we cannot keep up with the peer).
+
+Using a Protocol rather than streams keeps the hot path (64 KiB output
+chunks) to one callback and one decoder call per socket read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ProtocolError
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
+
+__all__ = ["FramedProtocol", "TraceHook", "WRITE_HIGH_WATER"]
+
+# How much may sit in the socket's send buffer before writers must wait.
+# asyncio's default (64 KiB) is one output chunk, which stalls a fast stream
+# on every chunk; 1 MiB keeps the pipe full while still bounding memory.
+WRITE_HIGH_WATER = 1024 * 1024
+
+#: ``trace(direction, frame, raw_header, offset)``: direction is "send" or
+#: "recv"; offset is the frame's first byte in that direction's stream.
+TraceHook = Callable[[str, Frame, bytes, int], None]
+
+
+class FramedProtocol(asyncio.Protocol):
+    """Frames over an asyncio transport.  Subclasses override the hooks."""
+
+    def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD, trace: TraceHook | None = None) -> None:
+        self.decoder = FrameDecoder(max_payload)
+        self.transport: asyncio.Transport | None = None
+        self.trace = trace
+        self.sent_bytes = 0
+        self.closed = False
+        self.writing_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+
+    # -- hooks for subclasses ------------------------------------------------
+
+    def frame_received(self, frame: Frame) -> None:
+        """Handle one frame from the peer."""
+
+    def protocol_error(self, exc: ProtocolError) -> None:
+        """The peer's bytes broke the protocol; the decoder is now dead."""
+        self.close()
+
+    def closed_by_peer(self, exc: Exception | None) -> None:
+        """The connection is gone (``exc`` is None on a clean close)."""
+
+    def write_resumed(self) -> None:
+        """The send buffer drained below the low-water mark."""
+
+    # -- asyncio.Protocol ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            frames = self.decoder.feed(data)
+        except ProtocolError as exc:
+            self.protocol_error(exc)
+            return
+        for frame in frames:
+            if self.trace is not None:
+                self.trace("recv", frame, frame.raw_header, frame.offset)
+            self.frame_received(frame)
+            if self.closed:
+                return
+
+    def eof_received(self) -> bool:
+        try:
+            self.decoder.feed(b"")
+        except ProtocolError as exc:
+            self.protocol_error(exc)
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.writing_paused = False
+        self._wake_drainers(exc)
+        self.closed_by_peer(exc)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake_drainers(None)
+        self.write_resumed()
+
+    # -- sending ------------------------------------------------------------
+
+    def send(self, type: str, fields: dict[str, Any] | None = None, payload: bytes = b"") -> None:
+        """Encode and write one frame; a no-op once the connection is closed."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            return
+        head = encode_header(type, fields, len(payload))
+        if self.trace is not None:
+            self.trace("send", Frame(type, dict(fields or {}), payload), head[4:], self.sent_bytes)
+        # One write: two would cost a second send() syscall per chunk, and
+        # copying a 64 KiB chunk is cheaper than that.
+        self.transport.write(head + payload if payload else head)
+        self.sent_bytes += len(head) + len(payload)
+
+    async def drain(self) -> None:
+        """Wait until the send buffer is below its high-water mark."""
+        if not self.writing_paused or self.closed:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(fut)
+        await fut
+
+    def _wake_drainers(self, exc: Exception | None) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def close(self) -> None:
+        """Close the connection after writing what is buffered."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self.closed = True
+
+    def send_error_and_close(self, exc: ProtocolError) -> None:
+        """Tell the peer why, then close: the stream cannot be trusted any more."""
+        self.send("error", {"code": exc.code, "message": exc.message})
+        self.close()
