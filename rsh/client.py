@@ -260,9 +260,8 @@ class AsyncClient:
         except socket.gaierror as exc:
             raise ConnectError(f"cannot connect to {where}: {exc.strerror}") from None
         except OSError as exc:
-            # create_connection folds several attempts into one OSError whose
-            # text is a tuple; the errno still says what happened.
-            reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+            # asyncio's text is "Connect call failed (addr)"; the errno says why.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConnectError(f"cannot connect to {where}: {reason.lower()}") from None
         try:
             async with asyncio.timeout(timeout):

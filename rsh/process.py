@@ -40,6 +40,10 @@ PIPE_GRACE = 0.5
 # After TERM (timeout, lost client), how long before KILL.
 KILL_GRACE = 2.0
 
+# Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN), so longer
+# commands are handed to the shell as a script file instead of ``-c``.
+LONG_COMMAND = 64 * 1024
+
 # Unsent stdin held for the child before we stop reading the socket.
 STDIN_HIGH_WATER = 1024 * 1024
 
@@ -61,6 +65,17 @@ class _Stdin:
     size: int = 0
     eof: bool = False
     broken: bool = False
+
+
+def _script_file(command: bytes) -> tuple[int, list[str | bytes]]:
+    """Put *command* in an anonymous in-memory file the shell runs as a script.
+
+    The shell opens ``/dev/fd/N`` afresh; the script's first line closes the
+    inherited fd N so the user's command does not see it.
+    """
+    fd = os.memfd_create("rsh-command")
+    os.write(fd, b"exec %d<&-\n" % fd + command)
+    return fd, [SHELL, f"/dev/fd/{fd}"]
 
 
 class RunningCommand:
@@ -109,16 +124,25 @@ class RunningCommand:
         self._grace_handle: asyncio.TimerHandle | None = None
         self._timers: list[asyncio.TimerHandle] = []
 
-        self.proc = subprocess.Popen(
-            [SHELL, "-c", request.command],
-            stdin=subprocess.PIPE if request.stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=request.cwd or default_cwd,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
+        script_fd = -1
+        argv = [SHELL, "-c", request.command]
+        if len(request.command) > LONG_COMMAND:
+            script_fd, argv = _script_file(request.command)
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if request.stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=request.cwd or default_cwd,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(script_fd,) if script_fd >= 0 else (),
+            )
+        finally:
+            if script_fd >= 0:
+                os.close(script_fd)
         self.pid = self.proc.pid
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._pipes = [_Pipe("stdout", self.proc.stdout.fileno()), _Pipe("stderr", self.proc.stderr.fileno())]

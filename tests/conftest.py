@@ -1,0 +1,148 @@
+"""Shared fixtures: real rsh servers in subprocesses on 127.0.0.1, free ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rsh_argv(*args: str) -> list[str]:
+    """Our rsh, whatever else is on PATH."""
+    return [sys.executable, "-m", "rsh", *args]
+
+
+def rsh_env(config_dir: Path, **extra: str) -> dict[str, str]:
+    """An environment in which rsh reads and writes only under *config_dir*."""
+    env = dict(os.environ)
+    env.pop("RSH_TOKEN", None)
+    env["RSH_CONFIG_DIR"] = str(config_dir / "config")
+    env["RSH_STATE_DIR"] = str(config_dir / "state")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ServerProcess:
+    """A running ``rsh serve`` subprocess and how to reach it."""
+
+    proc: subprocess.Popen[bytes]
+    host: str
+    port: int
+    token_file: Path
+    env: dict[str, str]
+    log: list[str] = field(default_factory=list)
+    drainer: threading.Thread | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return self.token_file.read_text().strip()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.drainer is not None:
+            self.drainer.join(10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+def start_server(tmp: Path, *extra: str) -> ServerProcess:
+    """Start ``rsh serve`` on a free loopback port and wait until it listens."""
+    token_file = tmp / "token"
+    env = rsh_env(tmp)
+    args = ["serve", "--host", "127.0.0.1", "--port", "0"]
+    if "--no-auth" not in extra:
+        args += ["--token-file", str(token_file)]
+    proc = subprocess.Popen(rsh_argv(*args, *extra), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    server = ServerProcess(proc, "127.0.0.1", 0, token_file, env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline().decode()
+        if not line:
+            break
+        server.log.append(line)
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            server.port = int(m.group(1))
+            break
+    if not server.port:
+        server.stop()
+        raise RuntimeError("server did not start: " + "".join(server.log))
+
+    # Keep draining stderr so a chatty server never blocks on a full pipe.
+    def drain() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            server.log.append(raw.decode(errors="replace"))
+
+    server.drainer = threading.Thread(target=drain, daemon=True)
+    server.drainer.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One authenticated server shared by the tests that only need one."""
+    s = start_server(tmp_path_factory.mktemp("server"))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server for one test alone."""
+    s = start_server(tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    """Poll *predicate* until true or *timeout*; a guard, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -1,0 +1,195 @@
+"""The real `rsh` program in subprocesses: bytes, statuses, signals, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ServerProcess, group_alive, rsh_argv, rsh_env, start_server, wait_until
+
+
+def run_rsh(server: ServerProcess, *args: str, input: bytes | None = None, tmp: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = dict(server.env)
+    return subprocess.run(
+        rsh_argv("exec", "--token-file", str(server.token_file), *args),
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_echo(server: ServerProcess) -> None:
+    r = run_rsh(server, server.address, "--", "echo", "hello", "world")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"hello world\n", b"")
+
+
+def test_stdout_and_stderr_go_to_their_own_fds(server: ServerProcess) -> None:
+    r = run_rsh(server, server.address, "--", "echo out; echo err >&2; exit 7")
+    assert (r.returncode, r.stdout, r.stderr) == (7, b"out\n", b"err\n")
+
+
+def test_signal_death_is_128_plus_n(server: ServerProcess) -> None:
+    assert run_rsh(server, server.address, "--", "kill -TERM $$").returncode == 128 + 15
+
+
+def test_binary_copy_is_identical(server: ServerProcess, tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(5 * 1024 * 1024 + 3))
+    r = run_rsh(server, server.address, "--", "cat", str(src))
+    assert hashlib.sha256(r.stdout).digest() == hashlib.sha256(src.read_bytes()).digest()
+
+
+def test_stdin_is_forwarded_when_not_a_terminal(server: ServerProcess) -> None:
+    data = os.urandom(1024 * 1024)
+    r = run_rsh(server, server.address, "--", "sha256sum", input=data)
+    assert r.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+
+
+def test_dash_n_sends_no_stdin(server: ServerProcess) -> None:
+    r = run_rsh(server, "-n", server.address, "--", "cat; echo end", input=b"ignored")
+    assert r.stdout == b"end\n"
+
+
+def test_timeout_exits_124_with_one_line(server: ServerProcess) -> None:
+    r = run_rsh(server, "--timeout", "0.5", server.address, "--", "sleep 30")
+    assert r.returncode == 124
+    assert r.stderr.decode().startswith("rsh: command timed out") and r.stderr.count(b"\n") == 1
+
+
+def test_connection_refused_is_255_and_one_line(tmp_path: Path) -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    r = subprocess.run(rsh_argv("exec", f"127.0.0.1:{port}", "--", "true"), env=rsh_env(tmp_path, RSH_TOKEN="x"), capture_output=True, timeout=60)
+    assert r.returncode == 255
+    assert r.stderr.decode() == f"rsh: cannot connect to 127.0.0.1:{port}: connection refused\n"
+
+
+def test_wrong_token_is_255_and_one_line(server: ServerProcess, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.write_text("nope\n")
+    r = subprocess.run(rsh_argv("exec", "--token-file", str(bad), server.address, "--", "true"), env=server.env, capture_output=True, timeout=60)
+    assert r.returncode == 255
+    assert b"authentication failed" in r.stderr and r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr
+
+
+def test_missing_token_file_is_255_and_names_it(server: ServerProcess, tmp_path: Path) -> None:
+    r = subprocess.run(rsh_argv("exec", "--token-file", str(tmp_path / "none"), server.address, "--", "true"), env=server.env, capture_output=True, timeout=60)
+    assert r.returncode == 255 and str(tmp_path / "none").encode() in r.stderr and r.stderr.count(b"\n") == 1
+
+
+def test_rsh_token_variable_is_used(server: ServerProcess, tmp_path: Path) -> None:
+    r = subprocess.run(rsh_argv("exec", server.address, "--", "echo ok"), env=rsh_env(tmp_path, RSH_TOKEN=server.token), capture_output=True, timeout=60)
+    assert r.stdout == b"ok\n"
+
+
+def test_stdout_closed_early_stops_quietly(server: ServerProcess) -> None:
+    env = dict(server.env)
+    cmd = f"{' '.join(rsh_argv('exec', '--token-file', str(server.token_file), server.address, '--', 'yes'))} | head -n 3"
+    r = subprocess.run(["sh", "-c", cmd + "; echo ${PIPESTATUS:-}"], env=env, capture_output=True, timeout=60)
+    assert r.stdout.startswith(b"y\ny\ny\n")
+    assert b"Traceback" not in r.stderr and b"Exception" not in r.stderr
+
+
+def _start_exec(server: ServerProcess, command: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        rsh_argv("exec", "--token-file", str(server.token_file), server.address, "--", command),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=server.env,
+    )
+
+
+def test_ctrl_c_interrupts_the_remote_command(server: ServerProcess) -> None:
+    p = _start_exec(server, "echo $$; exec sleep 100")
+    try:
+        assert p.stdout is not None
+        pgid = int(p.stdout.readline())
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 130
+        assert wait_until(lambda: not group_alive(pgid))
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()  # type: ignore[union-attr]
+        p.stderr.close()  # type: ignore[union-attr]
+
+
+def test_second_ctrl_c_leaves_at_once_and_the_command_is_stopped(server: ServerProcess) -> None:
+    p = _start_exec(server, "trap '' INT; echo $$; sleep 100")
+    try:
+        assert p.stdout is not None
+        pgid = int(p.stdout.readline())
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert p.poll() is None  # the remote side ignores INT, so rsh waits
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 130
+        # rsh left, the server saw the connection drop and ended the group.
+        assert wait_until(lambda: not group_alive(pgid))
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()  # type: ignore[union-attr]
+        p.stderr.close()  # type: ignore[union-attr]
+
+
+def test_serve_creates_a_private_token_and_says_where(tmp_path: Path) -> None:
+    s = start_server(tmp_path)
+    try:
+        mode = stat.S_IMODE(os.stat(s.token_file).st_mode)
+        assert mode == 0o600
+        said = "".join(s.log)
+        assert str(s.token_file) in said and s.token not in said
+        assert f"rsh: listening on 127.0.0.1:{s.port}" in said
+    finally:
+        s.stop()
+
+
+def test_serve_no_auth_on_loopback_needs_no_token(tmp_path: Path) -> None:
+    s = start_server(tmp_path, "--no-auth")
+    try:
+        r = subprocess.run(rsh_argv("exec", s.address, "--", "echo open"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+        assert r.stdout == b"open\n"
+    finally:
+        s.stop()
+
+
+def test_serve_refuses_no_auth_beyond_loopback(tmp_path: Path) -> None:
+    # Refused before binding, so nothing ever listens on 0.0.0.0.
+    r = subprocess.run(rsh_argv("serve", "--host", "0.0.0.0", "--port", "0", "--no-auth"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.returncode == 2
+    assert b"--no-auth is refused on 0.0.0.0" in r.stderr and r.stderr.count(b"\n") == 1
+
+
+def test_port_in_use_is_one_line(server: ServerProcess, tmp_path: Path) -> None:
+    r = subprocess.run(rsh_argv("serve", "--port", str(server.port), "--token-file", str(tmp_path / "t")), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines()[-1].startswith(f"rsh: cannot listen on 127.0.0.1:{server.port}")
+    assert b"Traceback" not in r.stderr
+
+
+def test_exec_does_not_import_prompt_toolkit(tmp_path: Path) -> None:
+    code = "import sys, rsh.cli, rsh.exec_cli, rsh.client; print('prompt_toolkit' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.stdout == b"False\n"
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    r = subprocess.run(rsh_argv("--version"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.stdout.startswith(b"rsh ")
+    r = subprocess.run(rsh_argv("exec", "--help"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert b"HOST[:PORT]" in r.stdout

@@ -1,0 +1,179 @@
+"""A hostile or broken peer gets an error frame and nothing runs; others keep working."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+from pathlib import Path
+
+import pytest
+
+import rsh
+from rsh import auth
+from rsh.errors import AuthError
+from rsh.frames import FrameDecoder, encode_frame
+
+from .conftest import ServerProcess
+from .rawpeer import RawPeer
+
+
+def _raw(header: dict[str, object]) -> bytes:
+    body = json.dumps(header).encode()
+    return struct.pack("!I", len(body)) + body
+
+
+def marker_command(tmp_path: Path) -> tuple[Path, bytes]:
+    marker = tmp_path / "marker"
+    return marker, f"touch '{marker}'".encode()
+
+
+def assert_server_still_serves(server: ServerProcess) -> None:
+    with rsh.connect(server.host, server.port, token=server.token) as c:
+        assert c.run("echo alive").stdout == b"alive\n"
+
+
+def test_hello_announces_what_the_issue_asks(server: ServerProcess) -> None:
+    with RawPeer(server.port) as p:
+        h = p.hello.fields
+    assert h["version"] == 1 and h["auth"] == "hmac-sha256" and h["shell"] == "/bin/sh"
+    assert len(h["nonce"]) == 64 and h["encoding"] and h["os"] and h["server"].startswith("rsh/")
+
+
+def test_nonce_is_fresh_per_connection(server: ServerProcess) -> None:
+    with RawPeer(server.port) as a, RawPeer(server.port) as b:
+        assert a.hello.get("nonce") != b.hello.get("nonce")
+
+
+def test_exec_without_auth_runs_nothing(server: ServerProcess, tmp_path: Path) -> None:
+    marker, cmd = marker_command(tmp_path)
+    with RawPeer(server.port) as p:
+        p.send("exec", None, cmd)
+        frames = p.recv_until_closed()
+    assert [f.type for f in frames] == ["error"]
+    assert frames[0].get("code") == "unexpected_frame"
+    assert not marker.exists()
+    assert_server_still_serves(server)
+
+
+def test_wrong_token_runs_nothing(server: ServerProcess, tmp_path: Path) -> None:
+    marker, cmd = marker_command(tmp_path)
+    with RawPeer(server.port) as p:
+        reply = p.authenticate("wrong-token")
+        assert reply is not None and reply.type == "error" and reply.get("code") == "auth_failed"
+        try:
+            p.send("exec", None, cmd)
+        except OSError:
+            pass  # already closed: also fine
+        assert p.recv_until_closed() == []
+    assert not marker.exists()
+
+
+def test_no_token_via_cli_runs_nothing(server: ServerProcess, tmp_path: Path) -> None:
+    import subprocess
+
+    from .conftest import rsh_argv, rsh_env
+
+    marker, cmd = marker_command(tmp_path)
+    r = subprocess.run(rsh_argv("exec", server.address, "--", cmd.decode()), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.returncode == 255
+    assert r.stderr.decode().startswith("rsh: ") and r.stderr.count(b"\n") == 1
+    assert not marker.exists()
+
+
+def test_replayed_auth_is_refused(server: ServerProcess, tmp_path: Path) -> None:
+    with RawPeer(server.port) as good:
+        nonce = auth.new_nonce()
+        captured = {"nonce": nonce, "mac": auth.client_mac(server.token, good.hello.get("nonce"), nonce)}
+        good.send("auth", captured)
+        assert good.recv().type == "auth_ok"  # type: ignore[union-attr]
+    marker, cmd = marker_command(tmp_path)
+    with RawPeer(server.port) as replay:
+        replay.send("auth", captured)
+        reply = replay.recv()
+        assert reply is not None and reply.get("code") == "auth_failed"
+        assert replay.recv_until_closed() == []
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\xff\xff\xff\xff",
+        struct.pack("!I", 2) + b"[]",
+        struct.pack("!I", 9) + b"\xc3\x28abcdefg",
+        encode_frame("exit", {"exit_code": 0}),
+        _raw({"type": "stdin", "size": -5}),
+    ],
+    ids=["http", "huge-prefix", "array", "bad-utf8", "wrong-direction", "negative-size"],
+)
+def test_garbage_before_auth_gets_an_error_frame_and_close(server: ServerProcess, garbage: bytes) -> None:
+    with RawPeer(server.port) as p:
+        p.send_raw(garbage)
+        frames = p.recv_until_closed()
+    assert [f.type for f in frames] == ["error"]
+    assert frames[0].get("code") and frames[0].get("message")
+    assert_server_still_serves(server)
+
+
+def test_oversized_frame_after_auth_closes_only_that_connection(server: ServerProcess, tmp_path: Path) -> None:
+    marker, cmd = marker_command(tmp_path)
+    with rsh.connect(server.host, server.port, token=server.token) as bystander:
+        with RawPeer(server.port) as p:
+            assert p.authenticate(server.token).type == "auth_ok"  # type: ignore[union-attr]
+            # Announce a 2 MiB command: refused on the header alone.
+            p.send_raw(_raw({"type": "exec", "size": 2 * 1024 * 1024}) + b"x" * 10)
+            frames = p.recv_until_closed()
+        assert [(f.type, f.get("code")) for f in frames] == [("error", "payload_too_large")]
+        assert bystander.run("echo fine").stdout == b"fine\n"
+    assert not marker.exists()
+
+
+def test_bad_exec_fields_are_refused(server: ServerProcess, tmp_path: Path) -> None:
+    marker, cmd = marker_command(tmp_path)
+    with RawPeer(server.port) as p:
+        p.authenticate(server.token)
+        p.send("exec", {"timeout": "soon"}, cmd)
+        frames = p.recv_until_closed()
+    assert [(f.type, f.get("code")) for f in frames] == [("error", "bad_field")]
+    assert not marker.exists()
+
+
+def test_second_exec_while_running_is_a_protocol_error(server: ServerProcess) -> None:
+    with RawPeer(server.port) as p:
+        p.authenticate(server.token)
+        p.send("exec", None, b"sleep 30")
+        p.send("exec", None, b"true")
+        frames = p.recv_until_closed()
+    assert frames[-1].type == "error" and frames[-1].get("code") == "unexpected_frame"
+
+
+def _fake_server(answer_mac: str) -> tuple[socket.socket, threading.Thread]:
+    """Accepts any auth and answers with *answer_mac*: an impostor."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(encode_frame("hello", {"version": 1, "nonce": "ab" * 32, "auth": "hmac-sha256", "encoding": "utf-8"}))
+            dec = FrameDecoder()
+            while not dec.feed(conn.recv(65536)):
+                pass
+            conn.sendall(encode_frame("auth_ok", {"mac": answer_mac}))
+            conn.recv(65536)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return listener, t
+
+
+def test_client_refuses_a_server_that_cannot_prove_the_token() -> None:
+    listener, t = _fake_server("00" * 32)
+    try:
+        with pytest.raises(AuthError, match="could not prove"):
+            rsh.connect("127.0.0.1", listener.getsockname()[1], token="secret")
+    finally:
+        listener.close()
+        t.join(10)
