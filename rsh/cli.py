@@ -30,7 +30,7 @@ EXIT_RSH_ERROR = 255
 #: The command line was wrong.
 EXIT_USAGE = 2
 
-SUBCOMMANDS = ("serve", "exec")
+SUBCOMMANDS = ("serve", "exec", "demo")
 
 
 def _error(message: str) -> None:
@@ -68,8 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", dest="no_stdin", action="store_true", help="do not forward stdin (the command reads an empty one)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the command after SECONDS (exit status 124)")
     p.add_argument("--encoding", help="ask the server to declare output in this encoding")
+    p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
     p.add_argument("address", metavar="HOST[:PORT]")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    p = sub.add_parser(
+        "demo",
+        help="watch TCP 'sticky packets' happen, and framing fix them",
+        description="Teaching demos on 127.0.0.1, no server needed. Without NAME, list them.",
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="coalesce, truncate, header, markers, udp, or all")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="narration language; zh adds Chinese above the English")
     return parser
 
 
@@ -83,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.subcommand == "exec":
             return _exec(args, parser)
+        if args.subcommand == "demo":
+            from .demo import main as demo_main
+
+            return demo_main(args.name, args.lang)
         parser.print_help()
         return EXIT_USAGE
     except RshError as exc:
@@ -158,6 +171,7 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_USAGE
     token = resolve_client_token(args.token_file)
     from .exec_cli import run_exec
+    from .trace import make_tracer
 
     # Like ssh: the words are joined with spaces and the remote shell parses them.
     return run_exec(
@@ -169,6 +183,7 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         timeout=args.timeout,
         encoding=args.encoding,
         connect_timeout=args.connect_timeout,
+        trace=make_tracer(sys.stderr) if args.trace else None,
     )
 
 
