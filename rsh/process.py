@@ -31,6 +31,9 @@ SHELL = "/bin/sh"
 #: Output is read and sent in chunks of at most this many bytes.
 READ_CHUNK = 64 * 1024
 
+# Chunks read from one pipe per wake-up before other work gets a turn.
+READ_BATCH = 4
+
 # After the command's main process exits, how long a background child that
 # still holds stdout/stderr open (``sleep 60 &``) may keep the command from
 # finishing.  ssh waits for ever here; half a second lets output that is
@@ -88,6 +91,7 @@ class RunningCommand:
         encoding: what the exit frame declares when the request asks none.
         send_output: ``send_output(stream, data)`` for each chunk read.
         output_paused: returns True while the client is not keeping up.
+        cork / uncork: bracket a batch of ``send_output`` calls to write at once.
         pause_input / resume_input: stop / restart reading the socket while
             the child is not taking its stdin.
         on_exit: called once with the final status, after the last output.
@@ -105,6 +109,8 @@ class RunningCommand:
         encoding: str,
         send_output: Callable[[str, bytes], None],
         output_paused: Callable[[], bool],
+        cork: Callable[[], None],
+        uncork: Callable[[], None],
         pause_input: Callable[[], None],
         resume_input: Callable[[], None],
         on_exit: Callable[[ExitStatus], None],
@@ -112,6 +118,8 @@ class RunningCommand:
         self._loop = asyncio.get_running_loop()
         self._send_output = send_output
         self._output_paused = output_paused
+        self._cork = cork
+        self._uncork = uncork
         self._pause_input = pause_input
         self._resume_input = resume_input
         self._on_exit = on_exit
@@ -152,7 +160,7 @@ class RunningCommand:
             # A bigger pipe lets a fast writer run ahead while we send.
             import fcntl
 
-            fcntl.fcntl(self._pipes[0].fd, _F_SETPIPE_SZ, 1024 * 1024)
+            fcntl.fcntl(self._pipes[0].fd, _F_SETPIPE_SZ, 256 * 1024)
         except OSError:
             pass
         self._stdin: _Stdin | None = None
@@ -188,25 +196,36 @@ class RunningCommand:
             self._start_grace()
 
     def _read(self, pipe: _Pipe) -> None:
+        # Drain what the pipe holds (up to READ_BATCH chunks) and send it as
+        # one write: a fast writer then costs one loop turn and one send()
+        # per batch rather than per chunk.
+        self._cork()
         try:
-            data = os.read(pipe.fd, READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close_pipe(pipe)
-            self._maybe_finish()
-            return
-        pipe.count += len(data)
-        self._send_output(pipe.name, data)
-        if self._output_paused():
-            self.pause_output()
-            # The grace period is for pipes nobody writes to; it must not
-            # cut off output that is only waiting for a slow client.
-            if self._grace_handle is not None:
-                self._grace_handle.cancel()
-                self._grace_handle = None
+            for _ in range(READ_BATCH):
+                try:
+                    data = os.read(pipe.fd, READ_CHUNK)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    data = b""
+                if not data:
+                    self._close_pipe(pipe)
+                    self._maybe_finish()
+                    return
+                pipe.count += len(data)
+                self._send_output(pipe.name, data)
+                if self._output_paused():
+                    self.pause_output()
+                    # The grace period is for pipes nobody writes to; it must
+                    # not cut off output that only waits for a slow client.
+                    if self._grace_handle is not None:
+                        self._grace_handle.cancel()
+                        self._grace_handle = None
+                    return
+                if len(data) < READ_CHUNK:
+                    return  # the pipe is empty for now
+        finally:
+            self._uncork()
 
     def _close_pipe(self, pipe: _Pipe) -> None:
         if pipe.fd < 0:

@@ -155,6 +155,8 @@ class ServerConnection(FramedProtocol):
                 encoding=self.config.encoding,
                 send_output=self._send_output,
                 output_paused=lambda: self.writing_paused,
+                cork=self.cork,
+                uncork=self.uncork,
                 pause_input=transport.pause_reading,
                 resume_input=transport.resume_reading,
                 on_exit=self._command_exited,

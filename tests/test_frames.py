@@ -51,6 +51,22 @@ def test_random_frames_rechunked_at_random_decode_to_the_same_frames(fs: list[Fr
     assert decode_all(chunks) == fs
 
 
+def test_large_frame_in_small_pieces_and_recv_into_api() -> None:
+    payload = bytes(range(256)) * 4000
+    wire = encode_frame("stdout", None, payload) * 3
+    dec = FrameDecoder()
+    got: list[Frame] = []
+    pos = 0
+    while pos < len(wire):
+        with dec.get_buffer() as buf:
+            n = min(len(buf), 1000, len(wire) - pos)
+            buf[:n] = wire[pos : pos + n]
+        got += dec.buffer_updated(n)
+        pos += n
+    assert [f.payload for f in got] == [payload] * 3
+    assert dec.buffer_updated(0) == []
+
+
 def test_one_byte_at_a_time() -> None:
     wire = encode_frame("stdout", None, b"hello") + encode_frame("exit", {"exit_code": 0})
     assert decode_all([wire[i : i + 1] for i in range(len(wire))]) == [
@@ -126,10 +142,11 @@ def test_oversize_is_refused_before_the_payload_arrives() -> None:
 
 
 def test_huge_length_prefix_allocates_nothing_large() -> None:
+    dec = FrameDecoder()
     tracemalloc.start()
     try:
         with pytest.raises(ProtocolError):
-            FrameDecoder().feed(b"\xff\xff\xff\xff")
+            dec.feed(b"\xff\xff\xff\xff")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

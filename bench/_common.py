@@ -1,0 +1,62 @@
+"""Helpers shared by the benchmarks: a server subprocess and peak-memory readings."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env(tmp: str) -> dict[str, str]:
+    e = dict(os.environ)
+    e["RSH_CONFIG_DIR"] = tmp
+    e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+class Server:
+    """``rsh serve`` on a free loopback port, for one benchmark."""
+
+    def __init__(self) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="rsh-bench-")
+        self.token_file = os.path.join(self.tmp, "token")
+        self.env = env(self.tmp)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rsh", "serve", "--port", "0", "--token-file", self.token_file],
+            stderr=subprocess.PIPE,
+            env=self.env,
+        )
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        else:
+            raise RuntimeError("server did not start")
+
+    @property
+    def token(self) -> str:
+        return Path(self.token_file).read_text().strip()
+
+    def peak_rss_mib(self) -> float:
+        return peak_rss_mib(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a live process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -1,0 +1,131 @@
+"""Stream 1 GiB of output through `rsh exec` to /dev/null, against a blocking-socket floor.
+
+The floor is the least any framed remote exec can do: one process spawns the
+same command and forwards its pipe in 64 KiB length-prefixed chunks over a
+loopback TCP socket with blocking calls; another reads and discards them.
+Both are timed in this run, so the ratio means something on a noisy machine.
+
+    python bench/stream.py [--size 1G] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from _common import Server
+
+FLOOR_SENDER = r"""
+import os, socket, struct, subprocess, sys
+port, cmd = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+p = subprocess.Popen(["/bin/sh", "-c", cmd], stdout=subprocess.PIPE)
+fd = p.stdout.fileno()
+pack = struct.Struct("!I").pack
+while True:
+    chunk = os.read(fd, 65536)
+    if not chunk:
+        break
+    s.sendall(pack(len(chunk)) + chunk)
+s.sendall(pack(0))
+p.wait()
+s.close()
+"""
+
+FLOOR_RECEIVER = r"""
+import socket, struct, sys
+srv = socket.create_server(("127.0.0.1", 0))
+print(srv.getsockname()[1], flush=True)
+c, _ = srv.accept()
+buf = bytearray(1 << 20)
+view = memoryview(buf)
+have = 0
+total = 0
+unpack = struct.Struct("!I").unpack_from
+need = None
+while True:
+    n = c.recv_into(view[have:])
+    if not n:
+        break
+    have += n
+    pos = 0
+    while True:
+        if need is None:
+            if have - pos < 4:
+                break
+            (need,) = unpack(buf, pos)
+            pos += 4
+            if need == 0:
+                print(total); sys.exit(0)
+        if have - pos < need:
+            break
+        total += need
+        pos += need
+        need = None
+    buf[: have - pos] = buf[pos:have]
+    have -= pos
+"""
+
+
+def run_floor(cmd: str) -> float:
+    rx = subprocess.Popen([sys.executable, "-c", FLOOR_RECEIVER], stdout=subprocess.PIPE, text=True)
+    assert rx.stdout is not None
+    port = int(rx.stdout.readline())
+    t0 = time.perf_counter()
+    tx = subprocess.Popen([sys.executable, "-c", FLOOR_SENDER, str(port), cmd])
+    tx.wait()
+    rx.wait()
+    elapsed = time.perf_counter() - t0
+    rx.stdout.close()
+    return elapsed
+
+
+def run_rsh(server: Server, cmd: str) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "rsh", "exec", "--token-file", server.token_file, f"127.0.0.1:{server.port}", "--", cmd],
+        stdout=subprocess.DEVNULL,
+        env=server.env,
+    )
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"rsh exec failed with {p.returncode}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="1G", help="head -c SIZE (default 1G)")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    cmd = f"head -c {args.size} /dev/zero"
+    mib = {"K": 1 / 1024, "M": 1, "G": 1024}.get(args.size[-1].upper(), 1 / 2**20) * float(args.size.rstrip("KMGkmg"))
+
+    server = Server()
+    try:
+        floors, rshs, client_rss = [], [], []
+        for _ in range(args.runs):  # interleaved, so drift hits both alike
+            floors.append(run_floor(cmd))
+            t, rss = run_rsh(server, cmd)
+            rshs.append(t)
+            client_rss.append(rss)
+        server_rss = server.peak_rss_mib()
+    finally:
+        server.stop()
+    floor, ours = statistics.median(floors), statistics.median(rshs)
+    print(f"streaming {args.size} of output, median of {args.runs} runs")
+    print(f"  floor (blocking sockets, 64 KiB frames): {floor:6.2f} s  {mib / floor:7.0f} MiB/s")
+    print(f"  rsh exec                               : {ours:6.2f} s  {mib / ours:7.0f} MiB/s")
+    print(f"  ratio rsh / floor throughput           : {floor / ours:6.2f}   (target >= 0.80)")
+    print(f"  peak RSS: server {server_rss:.1f} MiB, client {max(client_rss):.1f} MiB   (target < 64 MiB each)")
+
+
+if __name__ == "__main__":
+    main()
