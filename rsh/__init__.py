@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .client import DEFAULT_PORT, AsyncClient, Client, RemoteCommand, connect, connect_async
+from .client import DEFAULT_PORT, AsyncClient, RemoteCommand, connect_async
 from .errors import (
     AuthError,
     CommandFailed,
@@ -20,6 +20,7 @@ from .errors import (
     RshError,
 )
 from .result import CommandResult
+from .sync_client import Client, connect
 
 __all__ = [
     "__version__",

@@ -129,6 +129,13 @@ def _serve(args: argparse.Namespace) -> int:
             _error(f"unknown encoding {args.encoding!r}")
             return EXIT_USAGE
     server = Server(args.host, args.port, token, encoding=args.encoding)
+    # Like any daemon, leave the directory we were started in (it may be
+    # unmounted later); commands start in the home directory anyway, and
+    # spawning there from there is the fast path (see rsh.process).
+    try:
+        os.chdir(server.config.home)
+    except OSError:
+        pass
 
     async def run() -> None:
         try:

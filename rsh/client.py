@@ -1,34 +1,30 @@
-"""The client library: connect, authenticate, run commands.
+"""The asyncio client: connect, authenticate, run commands.
 
-``AsyncClient`` is the asyncio API; ``Client`` is the same API for ordinary
-code, running the asyncio one on a private event loop::
-
-    with rsh.connect("127.0.0.1", 7022, token=...) as c:
-        r = c.run("uname -a")
+    async with await rsh.connect_async("127.0.0.1", 7022, token=...) as c:
+        r = await c.run("uname -a")
         print(r.exit_code, r.stdout_text)
 
 For output as it arrives, ``start()`` returns a ``RemoteCommand``: iterate it
 for ``(stream, bytes)`` pairs, write its stdin, signal it, then ``wait()``.
+The blocking twin, ``rsh.connect()``, is in ``rsh.sync_client``; both drive
+the same sans-I/O ``rsh.session``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import os
-import socket
 from collections.abc import AsyncIterator, Callable, Mapping
-from types import TracebackType
 from typing import Any
 
-from . import auth
-from .errors import AuthError, ConnectError, ConnectionLost, ProtocolError, RemoteError, CommandFailed, CommandTimeout
+from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame
-from .messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus
+from .messages import SIGNALS, ExitStatus
 from .result import CommandResult
+from .session import CommandRun, Handshake, connect_error_reason, exec_request
 from .transport import FramedProtocol, TraceHook
 
-__all__ = ["DEFAULT_PORT", "AsyncClient", "Client", "RemoteCommand", "connect", "connect_async", "parse_address"]
+__all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
 
 #: The port ``rsh serve`` listens on unless told otherwise.
 DEFAULT_PORT = 7022
@@ -117,13 +113,8 @@ class _ClientProtocol(FramedProtocol):
         return frame
 
 
-def _remote_error(frame: Frame) -> RemoteError:
-    code = str(frame.get("code", "error"))
-    return RemoteError(str(frame.get("message", "unknown error")), code=code)
-
-
 class RemoteCommand:
-    """A command running on the server.
+    """A command running on the server (asyncio).
 
     Iterate it (``async for stream, data in cmd``) for output as it arrives;
     ``stream`` is ``"stdout"`` or ``"stderr"``.  The iteration ends when the
@@ -132,27 +123,30 @@ class RemoteCommand:
 
     def __init__(self, client: AsyncClient, command: str) -> None:
         self._client = client
+        self._run = CommandRun(command)
         self.command = command
-        self.status: ExitStatus | None = None
+        self._keep = False
         self._stdin_closed = False
+
+    @property
+    def status(self) -> ExitStatus | None:
+        """How the command ended, once it has."""
+        return self._run.status
 
     def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
         return self._events()
 
     async def _events(self) -> AsyncIterator[tuple[str, bytes]]:
         proto = self._client._proto
-        while self.status is None:
-            frame = await proto.next_frame()
-            if frame.type in ("stdout", "stderr"):
-                yield frame.type, frame.payload
-            elif frame.type == "exit":
-                self.status = ExitStatus.from_frame(frame)
+        while not self._run.done:
+            try:
+                event = self._run.on_frame(await proto.next_frame(), keep=self._keep)
+            except RemoteError:
                 self._client._running = None
-            elif frame.type == "error":
-                self._client._running = None
-                raise _remote_error(frame)
-            else:
-                raise ProtocolError(f"unexpected {frame.type!r} frame while a command runs", code="unexpected_frame")
+                raise
+            if event is not None:
+                yield event
+        self._client._running = None
 
     async def write(self, data: bytes) -> None:
         """Send *data* to the command's stdin (started with ``stdin=True``)."""
@@ -187,34 +181,12 @@ class RemoteCommand:
             CommandTimeout: the server stopped the command at its timeout.
             CommandFailed: *check* is set and the command did not exit 0.
         """
-        out: list[bytes] = []
-        err: list[bytes] = []
+        self._keep = True
         async for stream, data in self:
-            if stream == "stdout":
-                out.append(data)
-                if on_stdout is not None:
-                    on_stdout(data)
-            else:
-                err.append(data)
-                if on_stderr is not None:
-                    on_stderr(data)
-        status = self.status
-        assert status is not None
-        result = CommandResult(
-            command=self.command,
-            stdout=b"".join(out),
-            stderr=b"".join(err),
-            exit_code=status.exit_code,
-            signal=status.signal,
-            encoding=status.encoding,
-            elapsed=status.elapsed,
-            timed_out=status.timed_out,
-        )
-        if result.timed_out:
-            raise CommandTimeout(result, f"command {self.command!r} timed out after {status.elapsed:.1f}s")
-        if check and not result.ok:
-            raise CommandFailed(result)
-        return result
+            callback = on_stdout if stream == "stdout" else on_stderr
+            if callback is not None:
+                callback(data)
+        return self._run.result(check=check)
 
 
 class AsyncClient:
@@ -257,15 +229,11 @@ class AsyncClient:
                 )
         except TimeoutError:
             raise ConnectError(f"cannot connect to {where}: timed out after {timeout:g}s") from None
-        except socket.gaierror as exc:
-            raise ConnectError(f"cannot connect to {where}: {exc.strerror}") from None
         except OSError as exc:
-            # asyncio's text is "Connect call failed (addr)"; the errno says why.
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise ConnectError(f"cannot connect to {where}: {reason.lower()}") from None
+            raise ConnectError(f"cannot connect to {where}: {connect_error_reason(exc)}") from None
         try:
             async with asyncio.timeout(timeout):
-                hello = await cls._handshake(proto, token, where)
+                hello = await cls._handshake(proto, Handshake(token, where))
         except TimeoutError:
             proto.close()
             raise ConnectError(f"{where} did not complete the rsh handshake within {timeout:g}s") from None
@@ -278,36 +246,13 @@ class AsyncClient:
         return cls(proto, hello)
 
     @staticmethod
-    async def _handshake(proto: _ClientProtocol, token: str | None, where: str) -> Frame:
-        hello = await proto.next_frame()
-        if hello.type == "error":
-            raise _remote_error(hello)
-        if hello.type != "hello":
-            raise ProtocolError(f"{where} sent {hello.type!r} instead of hello", code="unexpected_frame")
-        if hello.get("version") != PROTOCOL_VERSION:
-            raise ProtocolError(f"{where} speaks protocol version {hello.get('version')!r}, not {PROTOCOL_VERSION}", code="version")
-        if hello.get("auth") == "none":
-            return hello
-        server_nonce = hello.get("nonce")
-        if not isinstance(server_nonce, str):
-            raise ProtocolError(f"{where} sent a hello without a nonce", code="bad_field")
-        if token is None:
-            raise AuthError(f"{where} requires a token and none was given (--token-file, RSH_TOKEN, or the default token file)")
-        client_nonce = auth.new_nonce()
-        proto.send("auth", {"nonce": client_nonce, "mac": auth.client_mac(token, server_nonce, client_nonce)})
-        try:
-            reply = await proto.next_frame()
-        except ConnectionLost:
-            raise AuthError(f"{where} closed the connection during authentication") from None
-        if reply.type == "error":
-            if reply.get("code") == "auth_failed":
-                raise AuthError(f"{where}: authentication failed (wrong token)")
-            raise _remote_error(reply)
-        if reply.type != "auth_ok":
-            raise ProtocolError(f"{where} sent {reply.type!r} instead of auth_ok", code="unexpected_frame")
-        if not auth.macs_equal(reply.get("mac"), auth.server_mac(token, server_nonce, client_nonce)):
-            raise AuthError(f"{where} could not prove it knows the token: not the server you think it is")
-        return hello
+    async def _handshake(proto: _ClientProtocol, handshake: Handshake) -> Frame:
+        reply = handshake.on_hello(await proto.next_frame())
+        if reply is not None:
+            proto.send(*reply)
+            handshake.on_reply(await proto.next_frame())
+        assert handshake.hello is not None
+        return handshake.hello
 
     async def start(
         self,
@@ -328,10 +273,9 @@ class AsyncClient:
             raise RuntimeError("a command is already running on this connection")
         if self._proto.failure is not None:
             raise self._proto.failure
-        raw = command.encode("utf-8", "surrogateescape") if isinstance(command, str) else command
-        request = ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding)
-        self._proto.send("exec", request.to_fields(), raw)
-        self._running = RemoteCommand(self, raw.decode("utf-8", "replace"))
+        request = exec_request(command, stdin=stdin, cwd=cwd, env=env, timeout=timeout, encoding=encoding)
+        self._proto.send("exec", request.to_fields(), request.command)
+        self._running = RemoteCommand(self, request.command.decode("utf-8", "replace"))
         return self._running
 
     async def run(
@@ -380,46 +324,3 @@ class AsyncClient:
 async def connect_async(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> AsyncClient:
     """Connect to an rsh server (asyncio); see ``AsyncClient.connect``."""
     return await AsyncClient.connect(host, port, token, **kwargs)
-
-
-class Client:
-    """The blocking twin of ``AsyncClient``, for scripts.
-
-    It runs the asyncio client on a private event loop, so it must not be
-    used from inside a running event loop (use ``AsyncClient`` there).
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> None:
-        self._runner = asyncio.Runner()
-        try:
-            self._client = self._runner.run(AsyncClient.connect(host, port, token, **kwargs))
-        except BaseException:
-            self._runner.close()
-            raise
-
-    @property
-    def server_info(self) -> dict[str, Any]:
-        """The server's ``hello``: version, server, encoding, os, shell."""
-        return self._client.server_info
-
-    def run(self, command: str | bytes, **kwargs: Any) -> CommandResult:
-        """Run *command* to completion; the arguments are ``AsyncClient.run``'s."""
-        return self._runner.run(self._client.run(command, **kwargs))
-
-    def close(self) -> None:
-        """Close the connection."""
-        try:
-            self._runner.run(self._client.close())
-        finally:
-            self._runner.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-
-def connect(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> Client:
-    """Connect to an rsh server and return a blocking ``Client``."""
-    return Client(host, port, token, **kwargs)

@@ -14,11 +14,12 @@ a timeout or a lost client reaches everything it started.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .messages import ExecRequest, ExitStatus
@@ -70,6 +71,72 @@ class _Stdin:
     broken: bool = False
 
 
+_DEVNULL = -1
+
+
+def _devnull() -> int:
+    """One /dev/null descriptor for every command's empty stdin (Popen would open one per spawn)."""
+    global _DEVNULL
+    if _DEVNULL < 0:
+        _DEVNULL = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _DEVNULL
+
+
+def _spawn(
+    argv: list[str | bytes], *, env: Mapping[bytes, bytes], cwd: str, stdin: bool, pass_fd: int
+) -> tuple[int, int, int, int]:
+    """Start *argv* in a new session with piped output.
+
+    Returns:
+        The pid and our ends of its stdin (-1 when it reads /dev/null),
+        stdout and stderr pipes.
+
+    ``os.posix_spawn`` (a vfork and exec, nothing else) is the fast path; it
+    cannot change directory, so a command that runs anywhere but our own
+    cwd goes through ``subprocess.Popen`` instead.  ``rsh serve`` moves to
+    the home directory at start, so by default commands take the fast path.
+    """
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    in_r, in_w = os.pipe2(os.O_CLOEXEC) if stdin else (_devnull(), -1)
+    try:
+        if cwd == os.getcwd() and pass_fd < 0:
+            pid = os.posix_spawn(
+                argv[0],
+                argv,
+                env,
+                file_actions=[(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
+                setsid=True,
+                setsigmask=(),
+                # Python ignores these; a shell command expects them at default.
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+            )
+        else:
+            proc = subprocess.Popen(
+                argv,
+                stdin=in_r,
+                stdout=out_w,
+                stderr=err_w,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                pass_fds=(pass_fd,) if pass_fd >= 0 else (),
+            )
+            # We reap it through its pidfd; a returncode keeps Popen's own
+            # clean-up from ever calling waitpid on it behind our back.
+            proc.returncode = 0
+            pid = proc.pid
+    except BaseException:
+        for fd in (out_r, err_r, in_w):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    finally:
+        for fd in (out_w, err_w) + ((in_r,) if stdin else ()):
+            os.close(fd)
+    return pid, in_w, out_r, err_r
+
+
 def _script_file(command: bytes) -> tuple[int, list[str | bytes]]:
     """Put *command* in an anonymous in-memory file the shell runs as a script.
 
@@ -104,7 +171,7 @@ class RunningCommand:
         self,
         request: ExecRequest,
         *,
-        env: dict[str, str],
+        env: Mapping[bytes, bytes],
         default_cwd: str,
         encoding: str,
         send_output: Callable[[str, bytes], None],
@@ -133,41 +200,28 @@ class RunningCommand:
         self._timers: list[asyncio.TimerHandle] = []
 
         script_fd = -1
-        argv = [SHELL, "-c", request.command]
+        argv: list[str | bytes] = [SHELL, "-c", request.command]
         if len(request.command) > LONG_COMMAND:
             script_fd, argv = _script_file(request.command)
         try:
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE if request.stdin else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=request.cwd or default_cwd,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=(script_fd,) if script_fd >= 0 else (),
+            self.pid, stdin_fd, stdout_fd, stderr_fd = _spawn(
+                argv, env=env, cwd=request.cwd or default_cwd, stdin=request.stdin, pass_fd=script_fd
             )
         finally:
             if script_fd >= 0:
                 os.close(script_fd)
-        self.pid = self.proc.pid
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._pipes = [_Pipe("stdout", self.proc.stdout.fileno()), _Pipe("stderr", self.proc.stderr.fileno())]
+        self._pipes = [_Pipe("stdout", stdout_fd), _Pipe("stderr", stderr_fd)]
         for pipe in self._pipes:
             os.set_blocking(pipe.fd, False)
         try:
             # A bigger pipe lets a fast writer run ahead while we send.
-            import fcntl
-
-            fcntl.fcntl(self._pipes[0].fd, _F_SETPIPE_SZ, 256 * 1024)
+            fcntl.fcntl(stdout_fd, _F_SETPIPE_SZ, 256 * 1024)
         except OSError:
             pass
         self._stdin: _Stdin | None = None
-        if request.stdin:
-            assert self.proc.stdin is not None
-            self._stdin = _Stdin(self.proc.stdin.fileno())
-            os.set_blocking(self._stdin.fd, False)
+        if stdin_fd >= 0:
+            self._stdin = _Stdin(stdin_fd)
+            os.set_blocking(stdin_fd, False)
 
         #: Resolved once the main process has been reaped.
         self.reaped: asyncio.Future[None] = self._loop.create_future()
@@ -233,8 +287,8 @@ class RunningCommand:
         if pipe.reading:
             self._loop.remove_reader(pipe.fd)
             pipe.reading = False
+        os.close(pipe.fd)
         pipe.fd = -1
-        getattr(self.proc, pipe.name).close()
 
     # -- stdin ----------------------------------------------------------------
 
@@ -260,6 +314,8 @@ class RunningCommand:
     def _flush_stdin(self) -> None:
         st = self._stdin
         assert st is not None
+        if st.fd < 0:
+            return
         while st.pending and not st.broken:
             try:
                 n = os.write(st.fd, st.pending[0])
@@ -283,12 +339,11 @@ class RunningCommand:
             self._close_stdin_fd()
 
     def _close_stdin_fd(self) -> None:
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self._loop.remove_writer(self.proc.stdin.fileno())
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
+        st = self._stdin
+        if st is not None and st.fd >= 0:
+            self._loop.remove_writer(st.fd)
+            os.close(st.fd)
+            st.fd = -1
         self._resume_input()
 
     # -- signals and exit -----------------------------------------------------
@@ -331,12 +386,16 @@ class RunningCommand:
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._returncode = os.waitstatus_to_exitcode(status)
-        self.proc.returncode = self._returncode  # so Popen never reaps it again
         if not self.reaped.done():
             self.reaped.set_result(None)
         if self._stdin is not None:
             self._stdin.broken = True
             self._close_stdin_fd()
+        # The pipes usually hit EOF together with the exit: read them now
+        # rather than in another turn of the loop.
+        for pipe in self._pipes:
+            if pipe.reading:
+                self._read(pipe)
         if not self._maybe_finish() and not self._output_paused():
             self._start_grace()
 

@@ -76,6 +76,7 @@ class ServerConnection(FramedProtocol):
         self.command: RunningCommand | None = None
         self.peer = ("?", 0)
         self.local_port = 0
+        self.base_env: dict[bytes, bytes] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -83,6 +84,10 @@ class ServerConnection(FramedProtocol):
         self.peer = (str(peer[0]), int(peer[1]))
         sock = transport.get_extra_info("sockname") or ("?", 0)
         self.local_port = int(sock[1])
+        # Built once per connection, and as bytes, so that spawning a command
+        # does not re-encode the whole environment every time.
+        self.base_env: dict[bytes, bytes] = dict(os.environb)
+        self.base_env[b"RSH_CLIENT"] = f"{self.peer[0]} {self.peer[1]} {self.local_port}".encode()
         self.server.connections.add(self)
         self.send(
             "hello",
@@ -141,10 +146,9 @@ class ServerConnection(FramedProtocol):
 
     def _on_exec(self, frame: Frame) -> None:
         request = ExecRequest.from_frame(frame)
-        env = dict(os.environ)
-        env["RSH_CLIENT"] = f"{self.peer[0]} {self.peer[1]} {self.local_port}"
+        env = self.base_env
         if request.env:
-            env.update(request.env)
+            env = {**env, **{os.fsencode(k): os.fsencode(v) for k, v in request.env.items()}}
         transport = self.transport
         assert transport is not None
         try:

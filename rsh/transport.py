@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .errors import ProtocolError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
@@ -64,9 +64,9 @@ class FramedProtocol(asyncio.BufferedProtocol):
     # -- asyncio.Protocol ----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        # Not an isinstance check: uvloop's transports are not subclasses.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         try:

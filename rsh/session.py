@@ -1,0 +1,174 @@
+"""The client's half of the conversation, without I/O.
+
+Both clients drive these objects with frames they read however they read
+them: ``AsyncClient`` from an asyncio protocol, the blocking ``Client`` from
+a plain socket.  What to send and how to judge what came back lives here,
+once.
+
+``Handshake``: ``hello`` in, the ``auth`` frame out, ``auth_ok`` checked.
+``CommandRun``: one command's frames in, output events and a
+``CommandResult`` out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import auth
+from .errors import AuthError, CommandFailed, CommandTimeout, ProtocolError, RemoteError
+from .frames import Frame
+from .messages import PROTOCOL_VERSION, ExecRequest, ExitStatus
+from .result import CommandResult
+
+__all__ = ["Handshake", "CommandRun", "exec_request", "remote_error", "connect_error_reason"]
+
+
+def exec_request(
+    command: str | bytes,
+    *,
+    stdin: bool = False,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    encoding: str | None = None,
+) -> ExecRequest:
+    """Build the ``exec`` for *command* (text is sent as UTF-8, lone surrogates as the bytes they stand for)."""
+    raw = command.encode("utf-8", "surrogateescape") if isinstance(command, str) else command
+    return ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding)
+
+
+def remote_error(frame: Frame) -> RemoteError:
+    """The exception an ``error`` frame from the server stands for."""
+    return RemoteError(str(frame.get("message", "unknown error")), code=str(frame.get("code", "error")))
+
+
+def connect_error_reason(exc: OSError) -> str:
+    """A short lower-case reason for a failed connect (``connection refused``)."""
+    import os
+    import socket
+
+    if isinstance(exc, socket.gaierror):
+        return (exc.strerror or str(exc)).lower()
+    # asyncio's text is "Connect call failed (addr)"; the errno says why.
+    return (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
+
+
+class Handshake:
+    """Authenticate to a server: feed it ``hello``, send what it returns, feed it the reply."""
+
+    def __init__(self, token: str | None, where: str) -> None:
+        self.token = token
+        self.where = where
+        self.hello: Frame | None = None
+        self._client_nonce = ""
+
+    def on_hello(self, frame: Frame) -> tuple[str, dict[str, Any]] | None:
+        """Check the server's first frame.
+
+        Returns:
+            The ``auth`` frame (type, fields) to send, or None when the server
+            needs no authentication and the handshake is done.
+
+        Raises:
+            RemoteError, ProtocolError, AuthError.
+        """
+        where = self.where
+        if frame.type == "error":
+            raise remote_error(frame)
+        if frame.type != "hello":
+            raise ProtocolError(f"{where} sent {frame.type!r} instead of hello: not an rsh server?", code="unexpected_frame")
+        if frame.get("version") != PROTOCOL_VERSION:
+            raise ProtocolError(f"{where} speaks protocol version {frame.get('version')!r}, not {PROTOCOL_VERSION}", code="version")
+        self.hello = frame
+        if frame.get("auth") == "none":
+            return None
+        if not isinstance(frame.get("nonce"), str):
+            raise ProtocolError(f"{where} sent a hello without a nonce", code="bad_field")
+        if self.token is None:
+            raise AuthError(f"{where} requires a token and none was given (--token-file, RSH_TOKEN, or the default token file)")
+        self._client_nonce = auth.new_nonce()
+        mac = auth.client_mac(self.token, frame.get("nonce"), self._client_nonce)
+        return "auth", {"nonce": self._client_nonce, "mac": mac}
+
+    def on_reply(self, frame: Frame) -> None:
+        """Check the server's answer to ``auth``.
+
+        Raises:
+            AuthError: wrong token, or the server could not prove it has it.
+        """
+        assert self.hello is not None and self.token is not None
+        where = self.where
+        if frame.type == "error":
+            if frame.get("code") == "auth_failed":
+                raise AuthError(f"{where}: authentication failed (wrong token)")
+            raise remote_error(frame)
+        if frame.type != "auth_ok":
+            raise ProtocolError(f"{where} sent {frame.type!r} instead of auth_ok", code="unexpected_frame")
+        expected = auth.server_mac(self.token, self.hello.get("nonce"), self._client_nonce)
+        if not auth.macs_equal(frame.get("mac"), expected):
+            raise AuthError(f"{where} could not prove it knows the token: not the server you think it is")
+
+
+class CommandRun:
+    """One command's frames, turned into output events and a result."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.status: ExitStatus | None = None
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+
+    @property
+    def done(self) -> bool:
+        """True once the ``exit`` frame has arrived."""
+        return self.status is not None
+
+    def on_frame(self, frame: Frame, *, keep: bool = True) -> tuple[str, bytes] | None:
+        """Take the next frame of this command.
+
+        Args:
+            keep: also keep output for ``result()`` (off when only streaming).
+
+        Returns:
+            ``(stream, data)`` for output, None once the command has exited.
+
+        Raises:
+            RemoteError: the server could not run it.
+            ProtocolError: a frame that has no place here.
+        """
+        if frame.type == "stdout" or frame.type == "stderr":
+            if keep:
+                (self._out if frame.type == "stdout" else self._err).append(frame.payload)
+            return frame.type, frame.payload
+        if frame.type == "exit":
+            self.status = ExitStatus.from_frame(frame)
+            return None
+        if frame.type == "error":
+            raise remote_error(frame)
+        raise ProtocolError(f"unexpected {frame.type!r} frame while a command runs", code="unexpected_frame")
+
+    def result(self, *, check: bool = False) -> CommandResult:
+        """The finished command's result.
+
+        Raises:
+            CommandTimeout: the server stopped the command at its timeout.
+            CommandFailed: *check* is set and the command did not exit 0.
+        """
+        status = self.status
+        assert status is not None, "the command has not finished"
+        result = CommandResult(
+            command=self.command,
+            stdout=b"".join(self._out),
+            stderr=b"".join(self._err),
+            exit_code=status.exit_code,
+            signal=status.signal,
+            encoding=status.encoding,
+            elapsed=status.elapsed,
+            timed_out=status.timed_out,
+        )
+        if result.timed_out:
+            raise CommandTimeout(result, f"command {self.command!r} timed out after {status.elapsed:.1f}s")
+        if check and not result.ok:
+            raise CommandFailed(result)
+        return result

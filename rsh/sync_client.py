@@ -1,0 +1,260 @@
+"""The blocking client, for scripts: ``rsh.connect()``.
+
+    with rsh.connect("127.0.0.1", 7022, token=...) as c:
+        r = c.run("uname -a")
+        print(r.exit_code, r.stdout_text)
+
+It speaks to the socket directly (no event loop), driving the same sans-I/O
+``rsh.session`` as the asyncio client: a command then costs one send and the
+reads its answer needs, which is what keeps a loop of short commands close to
+running them locally (bench/latency.py).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+from .client import DEFAULT_PORT, STDIN_CHUNK, OutputCallback
+from .errors import ConnectError, ConnectionLost, ProtocolError
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
+from .result import CommandResult
+from .session import CommandRun, Handshake, connect_error_reason, exec_request
+from .transport import TraceHook
+
+__all__ = ["Client", "connect"]
+
+# Keep at most this much queued stdin encoded ahead of the socket.
+_OUT_HIGH = 256 * 1024
+
+
+class _FrameSocket:
+    """Frames over a non-blocking socket, waited on with poll()."""
+
+    def __init__(self, sock: socket.socket, max_payload: int, trace: TraceHook | None) -> None:
+        self.sock = sock
+        self.decoder = FrameDecoder(max_payload)
+        self.trace = trace
+        self.frames: deque[Frame] = deque()
+        self.out = bytearray()
+        self.sent_bytes = 0
+        self.failure: Exception | None = None
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
+        self._polling_out = False
+
+    def send(self, type: str, fields: dict[str, Any] | None = None, payload: bytes = b"") -> None:
+        """Queue one frame; it leaves with the next ``flush`` or ``next_frame``."""
+        head = encode_header(type, fields, len(payload))
+        if self.trace is not None:
+            self.trace("send", Frame(type, dict(fields or {}), payload), head[4:], self.sent_bytes)
+        self.sent_bytes += len(head) + len(payload)
+        self.out += head
+        self.out += payload
+
+    def next_frame(self, refill: Iterator[None] | None = None) -> Frame:
+        """Send what is queued while waiting for the next frame.
+
+        *refill* is advanced whenever the queue runs low (it queues more stdin).
+
+        Raises:
+            ConnectionLost, ProtocolError.
+        """
+        while not self.frames:
+            if self.failure is not None:
+                raise self.failure
+            while refill is not None and len(self.out) < _OUT_HIGH:
+                if next(refill, StopIteration) is StopIteration:
+                    refill = None  # all queued; only the socket is left
+            if self.out:
+                self._write()  # usually all goes at once: no poll needed for it
+            want_out = bool(self.out)
+            if want_out != self._polling_out:
+                self._poll.modify(self.sock, select.POLLIN | (select.POLLOUT if want_out else 0))
+                self._polling_out = want_out
+            for _, ev in self._poll.poll():
+                if ev & select.POLLOUT:
+                    self._write()
+                if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    self._read()
+        return self.frames.popleft()
+
+    def flush(self) -> None:
+        """Try to send what is queued without waiting for frames."""
+        if self.out:
+            self._write()
+
+    def _write(self) -> None:
+        try:
+            n = self.sock.send(self.out)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.failure = ConnectionLost(f"connection lost while sending: {exc.strerror or exc}")
+            self.out.clear()
+            return
+        del self.out[:n]
+
+    def _read(self) -> None:
+        try:
+            with self.decoder.get_buffer() as buf:
+                n = self.sock.recv_into(buf)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.failure = ConnectionLost(f"connection lost: {exc.strerror or exc}")
+            return
+        try:
+            frames = self.decoder.buffer_updated(n)
+        except ProtocolError as exc:
+            self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
+            return
+        if n == 0:
+            self.failure = ConnectionLost("connection closed by server")
+        for frame in frames:
+            if self.trace is not None:
+                self.trace("recv", frame, frame.raw_header, frame.offset)
+            self.frames.append(frame)
+
+
+class Client:
+    """A blocking connection to an rsh server; commands run one at a time.
+
+    Args:
+        host, port: where the server listens.
+        token: the shared secret (None for a ``--no-auth`` server).
+        timeout: seconds allowed for connecting and authenticating.
+        max_payload: the largest frame payload accepted from the server.
+        trace: called with every frame sent and received (see ``rsh.trace``).
+
+    Raises:
+        ConnectError, AuthError, ProtocolError, ConnectionLost.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        trace: TraceHook | None = None,
+    ) -> None:
+        where = f"{host}:{port}"
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except TimeoutError:
+            raise ConnectError(f"cannot connect to {where}: timed out after {timeout:g}s") from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {where}: {connect_error_reason(exc)}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        self._conn = _FrameSocket(sock, max_payload, trace)
+        self.closed = False
+        try:
+            self._handshake(Handshake(token, where), time.monotonic() + timeout)
+        except BaseException:
+            sock.close()
+            raise
+
+    def _handshake(self, handshake: Handshake, deadline: float) -> None:
+        conn = self._conn
+        try:
+            reply = handshake.on_hello(self._frame_before(deadline))
+            if reply is not None:
+                conn.send(*reply)
+                handshake.on_reply(self._frame_before(deadline))
+        except ConnectionLost as exc:
+            raise ConnectionLost(f"{handshake.where} closed the connection during the handshake") from exc
+        assert handshake.hello is not None
+        #: The server's ``hello``: version, server, encoding, os, shell.
+        self.server_info: dict[str, Any] = dict(handshake.hello.fields)
+
+    def _frame_before(self, deadline: float) -> Frame:
+        # Only the handshake has a deadline; commands may run as long as they like.
+        conn = self._conn
+        conn.flush()
+        while not conn.frames and conn.failure is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([conn.sock], [], [], left)[0]:
+                raise ConnectError("the server did not complete the rsh handshake in time")
+            conn._read()
+        return conn.next_frame()
+
+    def run(
+        self,
+        command: str | bytes,
+        *,
+        input: bytes | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        encoding: str | None = None,
+        check: bool = False,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> CommandResult:
+        """Run *command* to completion, like ``subprocess.run``.
+
+        Args:
+            input: bytes for the command's stdin (empty when None).
+            cwd / env: where it runs and extra environment variables.
+            timeout: seconds before the server stops it (TERM, then KILL).
+            encoding: declare the output to be in this encoding.
+            check: raise ``CommandFailed`` unless it exits 0.
+            on_stdout / on_stderr: called with each chunk as it arrives.
+
+        Raises:
+            CommandTimeout, CommandFailed, RemoteError, ConnectionLost.
+            On KeyboardInterrupt the connection is closed (the server then
+            stops the command) and the interrupt propagates.
+        """
+        if self.closed:
+            raise ConnectionLost("this connection is closed")
+        conn = self._conn
+        request = exec_request(command, stdin=input is not None, cwd=cwd, env=env, timeout=timeout, encoding=encoding)
+        conn.send("exec", request.to_fields(), request.command)
+        run = CommandRun(request.command.decode("utf-8", "replace"))
+        refill = self._stdin_frames(input) if input is not None else None
+        try:
+            while True:
+                event = run.on_frame(conn.next_frame(refill))
+                if event is None:
+                    break
+                callback = on_stdout if event[0] == "stdout" else on_stderr
+                if callback is not None:
+                    callback(event[1])
+        except KeyboardInterrupt:
+            self.close()
+            raise
+        return run.result(check=check)
+
+    def _stdin_frames(self, data: bytes) -> Iterator[None]:
+        view = memoryview(data)
+        for i in range(0, len(data), STDIN_CHUNK):
+            self._conn.send("stdin", None, bytes(view[i : i + STDIN_CHUNK]))
+            yield None
+        self._conn.send("stdin", {"eof": True})
+
+    def close(self) -> None:
+        """Close the connection; a running command is stopped by the server."""
+        if not self.closed:
+            self.closed = True
+            self._conn.sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def connect(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> Client:
+    """Connect to an rsh server and return a blocking ``Client`` (see its arguments)."""
+    return Client(host, port, token, **kwargs)
