@@ -73,12 +73,13 @@ class _FrameSocket:
                     refill = None  # all queued; only the socket is left
             if self.out:
                 self._write()  # usually all goes at once: no poll needed for it
-            want_out = bool(self.out)
+            # Wake for writing while anything is left to send, queued or not.
+            want_out = bool(self.out) or refill is not None
             if want_out != self._polling_out:
                 self._poll.modify(self.sock, select.POLLIN | (select.POLLOUT if want_out else 0))
                 self._polling_out = want_out
             for _, ev in self._poll.poll():
-                if ev & select.POLLOUT:
+                if ev & select.POLLOUT and self.out:
                     self._write()
                 if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
                     self._read()
