@@ -21,7 +21,7 @@ from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame
 from .messages import SIGNALS, ExitStatus
 from .result import CommandResult
-from .session import CommandRun, Handshake, connect_error_reason, exec_request
+from .session import CommandRun, Handshake, connect_error_reason, exec_request, remote_error
 from .transport import FramedProtocol, TraceHook
 
 __all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
@@ -196,11 +196,13 @@ class AsyncClient:
     Commands run one at a time per connection.
     """
 
-    def __init__(self, proto: _ClientProtocol, hello: Frame) -> None:
+    def __init__(self, proto: _ClientProtocol, info: dict[str, Any]) -> None:
         self._proto = proto
         self._running: RemoteCommand | None = None
-        #: The server's ``hello``: version, server, encoding, os, shell.
-        self.server_info: dict[str, Any] = dict(hello.fields)
+        self._complete_id = 0
+        #: What the server said of itself: version, server, encoding, os,
+        #: shell, and user, host, home once authenticated.
+        self.server_info: dict[str, Any] = info
 
     @classmethod
     async def connect(
@@ -246,13 +248,12 @@ class AsyncClient:
         return cls(proto, hello)
 
     @staticmethod
-    async def _handshake(proto: _ClientProtocol, handshake: Handshake) -> Frame:
+    async def _handshake(proto: _ClientProtocol, handshake: Handshake) -> dict[str, Any]:
         reply = handshake.on_hello(await proto.next_frame())
         if reply is not None:
             proto.send(*reply)
             handshake.on_reply(await proto.next_frame())
-        assert handshake.hello is not None
-        return handshake.hello
+        return handshake.info
 
     async def start(
         self,
@@ -263,17 +264,21 @@ class AsyncClient:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         encoding: str | None = None,
+        session: bool = False,
     ) -> RemoteCommand:
         """Start *command* through the server's shell and return it running.
 
         With ``stdin=True`` the command reads what you ``write()`` until
-        ``close_stdin()``; otherwise its stdin is empty.
+        ``close_stdin()``; otherwise its stdin is empty.  With
+        ``session=True`` it runs in this connection's shell session: it
+        starts where the last session command left off (``cd``), with what
+        that exported, and the exit status says where it ended (``cwd``).
         """
         if self._running is not None and self._running.status is None:
             raise RuntimeError("a command is already running on this connection")
         if self._proto.failure is not None:
             raise self._proto.failure
-        request = exec_request(command, stdin=stdin, cwd=cwd, env=env, timeout=timeout, encoding=encoding)
+        request = exec_request(command, stdin=stdin, cwd=cwd, env=env, timeout=timeout, encoding=encoding, session=session)
         self._proto.send("exec", request.to_fields(), request.command)
         self._running = RemoteCommand(self, request.command.decode("utf-8", "replace"))
         return self._running
@@ -309,6 +314,29 @@ class AsyncClient:
             await cmd.write(input)
             cmd.close_stdin()
         return await cmd.wait(on_stdout=on_stdout, on_stderr=on_stderr, check=check)
+
+    async def complete(self, kind: str, prefix: str) -> list[str]:
+        """Ask the server for completions of *prefix*.
+
+        Args:
+            kind: ``"command"`` (names on the session's PATH) or ``"path"``
+                (relative to the session's working directory).
+        """
+        if self._running is not None and self._running.status is None:
+            raise RuntimeError("a command is running on this connection")
+        self._complete_id += 1
+        self._proto.send("complete", {"id": self._complete_id, "kind": kind, "prefix": prefix})
+        # Answers to requests abandoned half-way (a Tab cancelled by the
+        # next key) arrive first; their ids say they are stale.
+        while True:
+            frame = await self._proto.next_frame()
+            if frame.type == "error":
+                raise remote_error(frame)
+            if frame.type != "completions":
+                raise ProtocolError(f"unexpected {frame.type!r} frame in answer to complete", code="unexpected_frame")
+            if frame.get("id") == self._complete_id:
+                items = frame.get("items")
+                return [i for i in items if isinstance(i, str)] if isinstance(items, list) else []
 
     async def close(self) -> None:
         """Close the connection; a running command is stopped by the server."""

@@ -45,6 +45,8 @@ MESSAGE_TYPES = frozenset(
         "signal",
         "exit",
         "error",
+        "complete",
+        "completions",
     }
 )
 

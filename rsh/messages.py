@@ -53,6 +53,8 @@ class ExecRequest:
     timeout: float | None = None
     stdin: bool = False
     encoding: str | None = None
+    #: Run in the connection's shell session (cwd and exports persist).
+    session: bool = False
 
     def to_fields(self) -> dict[str, Any]:
         """Return the header fields of this request (the command is the payload)."""
@@ -67,6 +69,8 @@ class ExecRequest:
             fields["stdin"] = True
         if self.encoding is not None:
             fields["encoding"] = self.encoding
+        if self.session:
+            fields["session"] = True
         return fields
 
     @classmethod
@@ -92,8 +96,9 @@ class ExecRequest:
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
             raise _bad(frame, "'timeout' must be a positive number of seconds")
         stdin = frame.get("stdin", False)
-        if not isinstance(stdin, bool):
-            raise _bad(frame, "'stdin' must be true or false")
+        session = frame.get("session", False)
+        if not isinstance(stdin, bool) or not isinstance(session, bool):
+            raise _bad(frame, "'stdin' and 'session' must be true or false")
         encoding = frame.get("encoding")
         if encoding is not None:
             try:
@@ -102,7 +107,9 @@ class ExecRequest:
                 encoding = None
             if encoding is None:
                 raise _bad(frame, f"unknown encoding {frame.get('encoding')!r}")
-        return cls(frame.payload, cwd, env, float(timeout) if timeout is not None else None, stdin, encoding)
+        if session and cwd is not None:
+            raise _bad(frame, "a session command runs in the session's cwd; 'cwd' cannot be given")
+        return cls(frame.payload, cwd, env, float(timeout) if timeout is not None else None, stdin, encoding, session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +123,12 @@ class ExitStatus:
     stdout_bytes: int
     stderr_bytes: int
     encoding: str
+    #: A session command's working directory afterwards (see rsh.shell_session).
+    cwd: str | None = None
 
     def to_fields(self) -> dict[str, Any]:
         """Return the header fields of this message."""
-        return {
+        fields: dict[str, Any] = {
             "exit_code": self.exit_code,
             "signal": self.signal,
             "timed_out": self.timed_out,
@@ -128,6 +137,9 @@ class ExitStatus:
             "stderr_bytes": self.stderr_bytes,
             "encoding": self.encoding,
         }
+        if self.cwd is not None:
+            fields["cwd"] = self.cwd
+        return fields
 
     @classmethod
     def from_frame(cls, frame: Frame) -> ExitStatus:
@@ -149,8 +161,9 @@ class ExitStatus:
             raise _bad(frame, "exactly one of 'exit_code' and 'signal' must be set")
         elapsed = f.get("elapsed", 0.0)
         encoding = f.get("encoding", "utf-8")
-        if not isinstance(elapsed, (int, float)) or not isinstance(encoding, str):
-            raise _bad(frame, "'elapsed' must be a number and 'encoding' a string")
+        cwd = f.get("cwd")
+        if not isinstance(elapsed, (int, float)) or not isinstance(encoding, str) or not isinstance(cwd, (str, type(None))):
+            raise _bad(frame, "'elapsed' must be a number, 'encoding' and 'cwd' strings")
         return cls(
             exit_code=code,
             signal=sig,
@@ -159,4 +172,5 @@ class ExitStatus:
             stdout_bytes=opt_int("stdout_bytes") or 0,
             stderr_bytes=opt_int("stderr_bytes") or 0,
             encoding=encoding,
+            cwd=cwd,
         )

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .messages import ExecRequest, ExitStatus
+from .shell_session import STATE_FD, ShellSession
 
 __all__ = ["RunningCommand", "PIPE_GRACE", "KILL_GRACE", "READ_CHUNK", "SHELL"]
 
@@ -47,6 +48,7 @@ KILL_GRACE = 2.0
 # Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN), so longer
 # commands are handed to the shell as a script file instead of ``-c``.
 LONG_COMMAND = 64 * 1024
+
 
 # Unsent stdin held for the child before we stop reading the socket.
 STDIN_HIGH_WATER = 1024 * 1024
@@ -82,10 +84,23 @@ def _devnull() -> int:
     return _DEVNULL
 
 
+#: Where a long command's script is handed to the shell (dash takes single digits only).
+SCRIPT_FD = 8
+
+
 def _spawn(
-    argv: list[str | bytes], *, env: Mapping[bytes, bytes], cwd: str, stdin: bool, pass_fd: int
+    argv: list[str | bytes],
+    *,
+    env: Mapping[bytes, bytes],
+    cwd: str,
+    stdin: bool,
+    extra_fds: Mapping[int, int],
 ) -> tuple[int, int, int, int]:
     """Start *argv* in a new session with piped output.
+
+    Args:
+        extra_fds: child descriptor number -> our descriptor, for the
+            long-command script and the session-state pipe.
 
     Returns:
         The pid and our ends of its stdin (-1 when it reads /dev/null),
@@ -94,24 +109,32 @@ def _spawn(
     ``os.posix_spawn`` (a vfork and exec, nothing else) is the fast path; it
     cannot change directory, so a command that runs anywhere but our own
     cwd goes through ``subprocess.Popen`` instead.  ``rsh serve`` moves to
-    the home directory at start, so by default commands take the fast path.
+    the home directory at start, so by default commands take the fast path,
+    and session commands (which ``cd`` in their script) always do.
     """
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     in_r, in_w = os.pipe2(os.O_CLOEXEC) if stdin else (_devnull(), -1)
     try:
-        if cwd == os.getcwd() and pass_fd < 0:
+        if cwd == os.getcwd():
+            actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+            actions += [(os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in extra_fds.items()]
             pid = os.posix_spawn(
                 argv[0],
                 argv,
                 env,
-                file_actions=[(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
+                file_actions=actions,
                 setsid=True,
                 setsigmask=(),
                 # Python ignores these; a shell command expects them at default.
                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
             )
         else:
+            if set(extra_fds) - {SCRIPT_FD}:
+                raise ValueError("session commands run from the server's own directory")
+            if extra_fds:
+                # Popen keeps a passed descriptor's number: point the script there.
+                argv = [SHELL, f"/dev/fd/{extra_fds[SCRIPT_FD]}"]
             proc = subprocess.Popen(
                 argv,
                 stdin=in_r,
@@ -120,7 +143,7 @@ def _spawn(
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
-                pass_fds=(pass_fd,) if pass_fd >= 0 else (),
+                pass_fds=tuple(extra_fds.values()),
             )
             # We reap it through its pidfd; a returncode keeps Popen's own
             # clean-up from ever calling waitpid on it behind our back.
@@ -137,15 +160,18 @@ def _spawn(
     return pid, in_w, out_r, err_r
 
 
-def _script_file(command: bytes) -> tuple[int, list[str | bytes]]:
-    """Put *command* in an anonymous in-memory file the shell runs as a script.
+def _script_file(script: bytes) -> int:
+    """Put *script* in an anonymous in-memory file, for a shell to run as ``/dev/fd/N``.
 
-    The shell opens ``/dev/fd/N`` afresh; the script's first line closes the
-    inherited fd N so the user's command does not see it.
+    Linux refuses one argument over 128 KiB, so a long command cannot be
+    ``sh -c``'s argument.  The shell opens the file afresh; the command
+    itself does not need the descriptor, but it is harmless if it sees it.
     """
     fd = os.memfd_create("rsh-command")
-    os.write(fd, b"exec %d<&-\n" % fd + command)
-    return fd, [SHELL, f"/dev/fd/{fd}"]
+    view = memoryview(script)
+    while view:
+        view = view[os.write(fd, view) :]
+    return fd
 
 
 class RunningCommand:
@@ -162,6 +188,8 @@ class RunningCommand:
         pause_input / resume_input: stop / restart reading the socket while
             the child is not taking its stdin.
         on_exit: called once with the final status, after the last output.
+        session: run in this shell session and update it from what the
+            shell reports at the end (see rsh.shell_session).
 
     Raises:
         OSError: the command could not be started (bad cwd, no shell).
@@ -181,6 +209,7 @@ class RunningCommand:
         pause_input: Callable[[], None],
         resume_input: Callable[[], None],
         on_exit: Callable[[ExitStatus], None],
+        session: ShellSession | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._send_output = send_output
@@ -199,17 +228,34 @@ class RunningCommand:
         self._grace_handle: asyncio.TimerHandle | None = None
         self._timers: list[asyncio.TimerHandle] = []
 
-        script_fd = -1
-        argv: list[str | bytes] = [SHELL, "-c", request.command]
-        if len(request.command) > LONG_COMMAND:
-            script_fd, argv = _script_file(request.command)
+        script = request.command
+        cwd = request.cwd or default_cwd
+        extra_fds: dict[int, int] = {}
+        self._state: bytearray | None = None
+        state_r = -1
+        if session is not None:
+            script = session.script(script)
+            cwd = os.getcwd()  # the script does its own cd
+            state_r, extra_fds[STATE_FD] = os.pipe2(os.O_CLOEXEC)
+            self._state = bytearray()
+        argv: list[str | bytes] = [SHELL, "-c", script]
+        if len(script) > LONG_COMMAND:
+            extra_fds[SCRIPT_FD] = _script_file(script)
+            argv = [SHELL, f"/dev/fd/{SCRIPT_FD}"]
         try:
-            self.pid, stdin_fd, stdout_fd, stderr_fd = _spawn(
-                argv, env=env, cwd=request.cwd or default_cwd, stdin=request.stdin, pass_fd=script_fd
-            )
+            self.pid, stdin_fd, stdout_fd, stderr_fd = _spawn(argv, env=env, cwd=cwd, stdin=request.stdin, extra_fds=extra_fds)
+        except BaseException:
+            if state_r >= 0:
+                os.close(state_r)
+            raise
         finally:
-            if script_fd >= 0:
-                os.close(script_fd)
+            for fd in extra_fds.values():
+                os.close(fd)
+        self._session = session
+        self._state_fd = state_r
+        if state_r >= 0:
+            os.set_blocking(state_r, False)
+            self._loop.add_reader(state_r, self._read_state)
         self._pipes = [_Pipe("stdout", stdout_fd), _Pipe("stderr", stderr_fd)]
         for pipe in self._pipes:
             os.set_blocking(pipe.fd, False)
@@ -421,10 +467,43 @@ class RunningCommand:
             self._close_pipe(pipe)
         self._maybe_finish()
 
+    def _read_state(self) -> None:
+        # The wrapper's report; read as it comes so a large environment
+        # never blocks the shell on a full pipe.
+        assert self._state is not None
+        while True:
+            try:
+                data = os.read(self._state_fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_state()
+                return
+            self._state += data
+
+    def _close_state(self) -> None:
+        if self._state_fd >= 0:
+            self._loop.remove_reader(self._state_fd)
+            os.close(self._state_fd)
+            self._state_fd = -1
+
     def _maybe_finish(self) -> bool:
         if self._finished or self._returncode is None or any(p.fd >= 0 for p in self._pipes):
             return self._finished
         self._finished = True
+        cwd = None
+        if self._session is not None:
+            # Written before the shell exited, so it is all in the pipe now;
+            # whoever else holds fd 9 (nobody: the command ran with it closed)
+            # cannot make us wait.
+            if self._state_fd >= 0:
+                self._read_state()
+                self._close_state()
+            assert self._state is not None
+            self._session.update(bytes(self._state))
+            cwd = self._session.cwd
         if self._grace_handle is not None:
             self._grace_handle.cancel()
         for t in self._timers:
@@ -442,6 +521,7 @@ class RunningCommand:
                 stdout_bytes=self._pipes[0].count,
                 stderr_bytes=self._pipes[1].count,
                 encoding=self.encoding,
+                cwd=cwd,
             )
         )
         return True
@@ -453,6 +533,8 @@ class RunningCommand:
         pidfd watcher, or by a last blocking wait if it outlives KILL_GRACE.
         """
         self._on_exit = lambda status: None
+        self._session = None
+        self._close_state()
         self._terminating = True
         self.pause_output()
         for pipe in self._pipes:

@@ -27,6 +27,8 @@ from .errors import ProtocolError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame
 from .messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus
 from .process import KILL_GRACE, SHELL, RunningCommand
+from .remote_complete import complete_commands, complete_paths
+from .shell_session import ShellSession
 from .transport import FramedProtocol
 
 __all__ = ["Server", "ServerConnection", "is_loopback"]
@@ -62,6 +64,17 @@ class ServerConfig:
     encoding: str = field(default_factory=locale_encoding)
     max_payload: int = DEFAULT_MAX_PAYLOAD
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
+    #: user, host and home, for the prompt (sent once authenticated).
+    identity: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except Exception:  # no name for this uid: show the number
+            user = str(os.getuid())
+        self.identity = {"user": user, "host": socket.gethostname(), "home": self.home}
 
 
 class ServerConnection(FramedProtocol):
@@ -77,6 +90,8 @@ class ServerConnection(FramedProtocol):
         self.peer = ("?", 0)
         self.local_port = 0
         self.base_env: dict[bytes, bytes] = {}
+        # The prompt's cd/export state, made on its first session command.
+        self.shell: ShellSession | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -99,6 +114,9 @@ class ServerConnection(FramedProtocol):
                 "encoding": self.config.encoding,
                 "os": f"{platform.system()} {platform.release()}",
                 "shell": SHELL,
+                # Who and where commands run: said only after authentication,
+                # or here when there is none.
+                **(self.config.identity if self.config.token is None else {}),
             },
         )
 
@@ -142,11 +160,20 @@ class ServerConnection(FramedProtocol):
             self.close()
             return
         self.state = State.READY
-        self.send("auth_ok", {"mac": auth.server_mac(self.config.token, self.nonce, client_nonce)})
+        self.send("auth_ok", {"mac": auth.server_mac(self.config.token, self.nonce, client_nonce), **self.config.identity})
+
+    def _shell(self) -> ShellSession:
+        if self.shell is None:
+            env = {os.fsdecode(k): os.fsdecode(v) for k, v in self.base_env.items()}
+            self.shell = ShellSession(self.config.home, env)
+        return self.shell
 
     def _on_exec(self, frame: Frame) -> None:
         request = ExecRequest.from_frame(frame)
+        session = self._shell() if request.session else None
         env = self.base_env
+        if session is not None:
+            env = {os.fsencode(k): os.fsencode(v) for k, v in session.env.items()}
         if request.env:
             env = {**env, **{os.fsencode(k): os.fsencode(v) for k, v in request.env.items()}}
         transport = self.transport
@@ -164,6 +191,7 @@ class ServerConnection(FramedProtocol):
                 pause_input=transport.pause_reading,
                 resume_input=transport.resume_reading,
                 on_exit=self._command_exited,
+                session=session,
             )
         except OSError as exc:
             where = f" in {request.cwd}" if request.cwd else ""
@@ -197,13 +225,24 @@ class ServerConnection(FramedProtocol):
         if self.command is not None:
             self.command.signal(SIGNALS[name])
 
+    def _on_complete(self, frame: Frame) -> None:
+        kind, prefix, req_id = frame.get("kind"), frame.get("prefix", ""), frame.get("id", 0)
+        if kind not in ("command", "path") or not isinstance(prefix, str) or not isinstance(req_id, int):
+            raise ProtocolError("complete frame: 'kind' must be command or path, 'prefix' a string, 'id' an integer", code="bad_field")
+        shell = self._shell()
+        if kind == "command":
+            items = complete_commands(prefix, shell.env.get("PATH", os.defpath))
+        else:
+            items = complete_paths(prefix, shell.cwd, shell.env.get("HOME", self.config.home))
+        self.send("completions", {"id": req_id, "items": items})
+
     def _ignore(self, frame: Frame) -> None:
         # stdin or signal racing the exit of the command they were meant for.
         pass
 
     _handlers: dict[State, dict[str, Callable[[ServerConnection, Frame], None]]] = {
         State.AUTH: {"auth": _on_auth},
-        State.READY: {"exec": _on_exec, "stdin": _ignore, "signal": _ignore},
+        State.READY: {"exec": _on_exec, "complete": _on_complete, "stdin": _ignore, "signal": _ignore},
         State.RUNNING: {"stdin": _on_stdin, "signal": _on_signal},
     }
 

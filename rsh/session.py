@@ -32,10 +32,11 @@ def exec_request(
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     encoding: str | None = None,
+    session: bool = False,
 ) -> ExecRequest:
     """Build the ``exec`` for *command* (text is sent as UTF-8, lone surrogates as the bytes they stand for)."""
     raw = command.encode("utf-8", "surrogateescape") if isinstance(command, str) else command
-    return ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding)
+    return ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding, session)
 
 
 def remote_error(frame: Frame) -> RemoteError:
@@ -61,6 +62,9 @@ class Handshake:
         self.token = token
         self.where = where
         self.hello: Frame | None = None
+        #: What the server said of itself: hello's fields, and once
+        #: authenticated who and where commands run (user, host, home).
+        self.info: dict[str, Any] = {}
         self._client_nonce = ""
 
     def on_hello(self, frame: Frame) -> tuple[str, dict[str, Any]] | None:
@@ -81,6 +85,7 @@ class Handshake:
         if frame.get("version") != PROTOCOL_VERSION:
             raise ProtocolError(f"{where} speaks protocol version {frame.get('version')!r}, not {PROTOCOL_VERSION}", code="version")
         self.hello = frame
+        self.info = {k: v for k, v in frame.fields.items() if k != "nonce"}
         if frame.get("auth") == "none":
             return None
         if not isinstance(frame.get("nonce"), str):
@@ -108,6 +113,7 @@ class Handshake:
         expected = auth.server_mac(self.token, self.hello.get("nonce"), self._client_nonce)
         if not auth.macs_equal(frame.get("mac"), expected):
             raise AuthError(f"{where} could not prove it knows the token: not the server you think it is")
+        self.info.update((k, v) for k, v in frame.fields.items() if k != "mac")
 
 
 class CommandRun:

@@ -173,9 +173,9 @@ class Client:
                 handshake.on_reply(self._frame_before(deadline))
         except ConnectionLost as exc:
             raise ConnectionLost(f"{handshake.where} closed the connection during the handshake") from exc
-        assert handshake.hello is not None
-        #: The server's ``hello``: version, server, encoding, os, shell.
-        self.server_info: dict[str, Any] = dict(handshake.hello.fields)
+        #: What the server said of itself: version, server, encoding, os,
+        #: shell, and user, host, home once authenticated.
+        self.server_info: dict[str, Any] = handshake.info
 
     def _frame_before(self, deadline: float) -> Frame:
         # Only the handshake has a deadline; commands may run as long as they like.
