@@ -15,7 +15,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from . import __version__
@@ -30,7 +30,7 @@ EXIT_RSH_ERROR = 255
 #: The command line was wrong.
 EXIT_USAGE = 2
 
-SUBCOMMANDS = ("serve", "exec", "demo")
+SUBCOMMANDS = ("serve", "exec", "connect", "demo")
 
 
 def _error(message: str) -> None:
@@ -73,6 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     p = sub.add_parser(
+        "connect",
+        help="open a prompt on HOST (also: rsh HOST; rsh alone starts a private local server)",
+        description="An interactive prompt whose commands run on HOST. Without HOST (plain 'rsh'), "
+        "a private server on 127.0.0.1 is started for the session and stopped after it.",
+    )
+    _add_client_options(p)
+    p.add_argument("--vi", action="store_true", help="Vi key bindings (default: Emacs)")
+    p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
+    p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
+
+    p = sub.add_parser(
         "demo",
         help="watch TCP 'sticky packets' happen, and framing fix them",
         description="Teaching demos on 127.0.0.1, no server needed. Without NAME, list them.",
@@ -85,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # `rsh` alone and `rsh HOST` mean `rsh connect [HOST]`, as `ssh HOST` does.
+    if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help", "--version")):
+        args_list.insert(0, "connect")
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
@@ -92,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.subcommand == "exec":
             return _exec(args, parser)
+        if args.subcommand == "connect":
+            return _connect(args)
         if args.subcommand == "demo":
             from .demo import main as demo_main
 
@@ -192,6 +208,67 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         connect_timeout=args.connect_timeout,
         trace=make_tracer(sys.stderr) if args.trace else None,
     )
+
+
+def _connect(args: argparse.Namespace) -> int:
+    """``rsh connect [HOST]``: the prompt, against HOST or a private local server."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _error("the prompt needs a terminal; to run one command, use: rsh exec HOST -- CMD")
+        return EXIT_USAGE
+    from .client import AsyncClient
+    from .repl import Repl, history_file
+
+    if args.address is None:
+        return asyncio.run(_until_hangup(_private_prompt(args)))
+    try:
+        host, port = parse_address(args.address)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    token = resolve_client_token(args.token_file)
+
+    def connect() -> Awaitable[AsyncClient]:
+        return AsyncClient.connect(host, port, token, timeout=args.connect_timeout)
+
+    repl = Repl(connect, label=f"{host}:{port}", vi=args.vi, history=history_file(), trace=args.trace)
+    return asyncio.run(_until_hangup(repl.run()))
+
+
+async def _until_hangup(work: Awaitable[int]) -> int:
+    """Run *work*, but end it cleanly (finally blocks run) when the terminal hangs up or we are told to stop."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return 128 + signal.SIGHUP
+
+
+async def _private_prompt(args: argparse.Namespace) -> int:
+    """A server on a free loopback port with a token that never touches the disk, for this prompt alone."""
+    import secrets
+
+    from .client import AsyncClient
+    from .repl import Repl, history_file
+    from .server import Server
+
+    token = secrets.token_hex(32)
+    server = Server("127.0.0.1", 0, token, kill_leftovers=True)
+    await server.start()
+    try:
+        repl = Repl(
+            lambda: AsyncClient.connect("127.0.0.1", server.port, token),
+            label=f"local server {server.address}",
+            vi=args.vi,
+            history=history_file(),
+            trace=args.trace,
+        )
+        return await repl.run()
+    finally:
+        # Every command, and whatever they left running, ends with the prompt.
+        await server.close()
 
 
 def _stdin_is_data() -> bool:

@@ -198,6 +198,8 @@ class ServerConnection(FramedProtocol):
             self.send("error", {"code": "spawn_failed", "message": f"cannot run command{where}: {exc.strerror or exc}"})
             return
         self.state = State.RUNNING
+        if self.server.kill_leftovers:
+            self.server.groups.add(self.command.pid)
 
     def _send_output(self, stream: str, data: bytes) -> None:
         self.send(stream, None, data)
@@ -247,6 +249,28 @@ class ServerConnection(FramedProtocol):
     }
 
 
+async def _end_groups(groups: set[int]) -> None:
+    """TERM every process group still there, then KILL what is left after a grace period."""
+    import signal as _signal
+
+    def send(sig: int) -> set[int]:
+        alive = set()
+        for pgid in groups:
+            try:
+                os.killpg(pgid, sig)
+                alive.add(pgid)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return alive
+
+    groups = send(_signal.SIGTERM)
+    deadline = asyncio.get_running_loop().time() + KILL_GRACE
+    while groups and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        groups = send(0)
+    send(_signal.SIGKILL)
+
+
 class Server:
     """A listening rsh server.
 
@@ -266,8 +290,13 @@ class Server:
         encoding: str | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         log: Callable[[str], None] | None = None,
+        kill_leftovers: bool = False,
     ) -> None:
         self.host = host
+        #: On close, also end what commands left running in the background
+        #: (``sleep 100 &``): for the private server of ``rsh`` alone.
+        self.kill_leftovers = kill_leftovers
+        self.groups: set[int] = set()
         self.port = port
         self.config = ServerConfig(token=token, max_payload=max_payload)
         if encoding is not None:
@@ -319,5 +348,7 @@ class Server:
         # Let TERM, then KILL, take effect so no command outlives the server.
         if self.aborted:
             await asyncio.wait([c.reaped for c in self.aborted], timeout=KILL_GRACE + 1)
+        if self.kill_leftovers:
+            await _end_groups(self.groups)
         if self._server is not None:
             await self._server.wait_closed()

@@ -1,0 +1,92 @@
+"""The prompt's own commands (``:help``, ``:exit``, ...), parsed without side effects.
+
+Anything that starts with ``:`` is ours and never reaches the remote shell.
+``parse(line)`` returns a ``Builtin`` (name and arguments) or None for a
+line meant for the shell; ``needs_terminal(line)`` spots full-screen
+programs that would hang without a pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+__all__ = ["BUILTINS", "Builtin", "parse", "needs_terminal", "help_text", "CommandLineError"]
+
+#: name -> (usage, one-line description); :help prints them in this order.
+BUILTINS: dict[str, tuple[str, str]] = {
+    "help": (":help", "list the prompt's own commands"),
+    "exit": (":exit", "leave (Ctrl-D on an empty line does too)"),
+    "encoding": (":encoding [NAME|auto]", "show, pin or unpin the encoding output is decoded with"),
+    "put": (":put LOCAL [REMOTE]", "copy a local file to the remote host"),
+    "get": (":get REMOTE [LOCAL]", "copy a remote file here"),
+    "trace": (":trace on|off", "show every frame crossing the wire"),
+}
+
+# Programs that take over the screen and wait for keys: without a
+# pseudo-terminal they would sit there with the user unable to reach them.
+_FULL_SCREEN = frozenset(
+    "vi vim nvim view vimdiff nano pico emacs mg joe micro ed top htop btop atop iotop "
+    "less more most man info tmux screen ssh telnet ftp sftp mc watch nethack".split()
+)
+
+
+class CommandLineError(ValueError):
+    """A prompt command was typed wrong; the message says how to type it."""
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A parsed prompt command."""
+
+    name: str
+    args: tuple[str, ...] = ()
+
+
+def parse(line: str) -> Builtin | None:
+    """Parse *line*: a ``Builtin`` for ``:name args``, None for a shell command.
+
+    Raises:
+        CommandLineError: an unknown ``:name``, or unbalanced quotes.
+    """
+    text = line.strip()
+    if not text.startswith(":"):
+        return None
+    try:
+        words = shlex.split(text[1:])
+    except ValueError as exc:
+        raise CommandLineError(f"{exc} in {text!r}") from None
+    if not words:
+        raise CommandLineError("':' alone is not a command; :help lists them")
+    name = words[0]
+    if name not in BUILTINS:
+        raise CommandLineError(f"unknown command ':{name}'; :help lists them")
+    return Builtin(name, tuple(words[1:]))
+
+
+def needs_terminal(line: str) -> str | None:
+    """The program in *line* that needs a terminal, if its first word is one."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return None
+    # Skip leading VAR=value assignments and `sudo`/`exec` wrappers.
+    for word in words:
+        if "=" in word.split("/")[0] or word in ("sudo", "exec", "command", "nohup"):
+            continue
+        name = word.rsplit("/", 1)[-1]
+        return name if name in _FULL_SCREEN else None
+    return None
+
+
+def help_text() -> str:
+    """The text :help prints."""
+    width = max(len(usage) for usage, _ in BUILTINS.values())
+    lines = ["Prompt commands (everything else runs on the remote host):"]
+    lines += [f"  {usage:<{width}}  {desc}" for usage, desc in BUILTINS.values()]
+    lines += [
+        "",
+        "Keys: Ctrl-R searches history, Tab completes, Ctrl-C interrupts a running command",
+        "      or clears the line, Ctrl-D on an empty line leaves.",
+    ]
+    return "\n".join(lines)

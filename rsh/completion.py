@@ -1,0 +1,113 @@
+"""Tab completion for the prompt: what to complete (pure) and the prompt_toolkit adapter.
+
+``suggest(text)`` looks at the text before the cursor and says what kind of
+word is being typed: a prompt command (``:he``), a command name (the first
+word), or a path (any later word).  ``RshCompleter`` asks the server for
+command and path names through ``AsyncClient.complete``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+from .commands import BUILTINS
+
+__all__ = ["Suggestion", "suggest", "RshCompleter"]
+
+# Characters that end a word for completion purposes (shell metacharacters).
+_BREAKS = " \t|;&()<>"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What the word under the cursor is, and the part typed so far."""
+
+    kind: str  # "builtin", "command", "path" or "local-path"
+    prefix: str
+
+
+def suggest(text: str) -> Suggestion | None:
+    """Classify the word being typed at the end of *text* (the text before the cursor)."""
+    stripped = text.lstrip()
+    if stripped.startswith(":"):
+        words = stripped[1:].split(" ")
+        if len(words) == 1:
+            return Suggestion("builtin", words[0])
+        # :put LOCAL [REMOTE] / :get REMOTE [LOCAL]
+        local = (words[0] == "put" and len(words) == 2) or (words[0] == "get" and len(words) == 3)
+        if words[0] in ("put", "get"):
+            return Suggestion("local-path" if local else "path", words[-1])
+        return None
+    start = max(text.rfind(c) for c in _BREAKS) + 1
+    word = text[start:]
+    before = text[:start].rstrip(" \t")
+    first_word = not before or before[-1] in "|;&("
+    if first_word and "/" not in word:
+        return Suggestion("command", word)
+    return Suggestion("path", word)
+
+
+def _local_paths(prefix: str) -> list[str]:
+    import os
+
+    head, sep, stem = prefix.rpartition("/")
+    directory = os.path.expanduser(head + sep) if sep else "."
+    try:
+        names = os.listdir(directory or "/")
+    except OSError:
+        return []
+    out = []
+    for name in sorted(names):
+        if name.startswith(stem) and (stem.startswith(".") or not name.startswith(".")):
+            is_dir = os.path.isdir(os.path.join(directory, name))
+            out.append(head + sep + name + ("/" if is_dir else ""))
+    return out
+
+
+class RshCompleter(Completer):
+    """Completes prompt commands locally and command/file names remotely."""
+
+    def __init__(self, ask: Callable[[str, str], Awaitable[list[str]]]) -> None:
+        # ask(kind, prefix) -> names; a callable so a reconnect can swap the client.
+        self._ask = ask
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        # Synchronous use (no event loop): prompt commands and local paths only.
+        s = suggest(document.text_before_cursor)
+        if s is not None:
+            yield from self._local(s)
+
+    def _local(self, s: Suggestion) -> Iterable[Completion]:
+        if s.kind == "builtin":
+            for name, (usage, desc) in BUILTINS.items():
+                if name.startswith(s.prefix):
+                    yield Completion(name, -len(s.prefix), display=usage, display_meta=desc)
+        elif s.kind == "local-path":
+            for p in _local_paths(s.prefix):
+                yield Completion(p, -len(s.prefix))
+
+    async def get_completions_async(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> AsyncGenerator[Completion, None]:
+        s = suggest(document.text_before_cursor)
+        if s is None:
+            return
+        if s.kind in ("builtin", "local-path"):
+            for c in self._local(s):
+                yield c
+            return
+        try:
+            names = await self._ask(s.kind, s.prefix)
+        except Exception:
+            return  # a lost connection is reported when the next command runs
+        for name in names:
+            yield Completion(name, -len(s.prefix), display=_basename(name))
+
+
+def _basename(name: str) -> str:
+    """``a/b/`` shows as ``b/`` and ``a/c`` as ``c`` in the menu."""
+    return name.rstrip("/").rsplit("/", 1)[-1] + ("/" if name.endswith("/") else "")

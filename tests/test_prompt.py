@@ -1,0 +1,279 @@
+"""The real `rsh` prompt in a pseudo-terminal, driven as a person types."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from .conftest import ServerProcess, pid_alive, rsh_argv, rsh_env, start_server, wait_until
+
+# The prompt ends in "$" followed by the cursor-positioning codes prompt_toolkit draws.
+PROMPT = r"\$(?:\x1b\[[0-9;?]*[A-Za-z])+"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def spawn(tmp: Path, *args: str, **env: str) -> pexpect.spawn:
+    e = rsh_env(tmp, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", **env)
+    argv = rsh_argv(*args)
+    child = pexpect.spawn(argv[0], argv[1:], env=e, encoding="utf-8", timeout=20, dimensions=(40, 200))
+    return child
+
+
+@pytest.fixture
+def prompt(server: ServerProcess, tmp_path: Path) -> Iterator[pexpect.spawn]:
+    child = spawn(tmp_path, "connect", "--token-file", str(server.token_file), server.address)
+    child.expect(PROMPT)
+    try:
+        yield child
+    finally:
+        child.terminate(force=True)
+        child.close()
+
+
+def run(child: pexpect.spawn, line: str) -> str:
+    """Type *line* and Enter; return what appeared before the next prompt, escapes removed."""
+    child.sendline(line)
+    child.expect(PROMPT)
+    text = ANSI.sub("", child.before)
+    # Drop the echo of the line itself (the first line of the redraw).
+    return text.split("\n", 1)[1] if "\n" in text else ""
+
+
+def test_a_command_and_its_output(prompt: pexpect.spawn) -> None:
+    out = run(prompt, "echo hello from the other side; echo oops >&2")
+    assert "hello from the other side" in out and "oops" in out
+
+
+def test_cd_then_pwd_and_the_prompt_shows_it(prompt: pexpect.spawn) -> None:
+    run(prompt, "cd /tmp")
+    prompt.sendline("pwd")
+    prompt.expect("/tmp\r\n")
+    prompt.expect(r"/tmp(?:\x1b\[[0-9;?]*[A-Za-z])*\$")
+
+
+def test_export_then_echo(prompt: pexpect.spawn) -> None:
+    run(prompt, "export X=1")
+    assert "1" in run(prompt, 'echo "X is $X"').replace("X is ", "")
+    assert "X is 1" in run(prompt, 'echo "X is $X"')
+
+
+def test_failure_shows_status_in_the_prompt(prompt: pexpect.spawn) -> None:
+    prompt.sendline("exit 3")
+    prompt.expect(r"\[3\]")
+    prompt.expect(PROMPT)
+    run(prompt, "true")
+    # The freshly drawn prompt (after the echoed "true" line) has no status.
+    assert "[3]" not in ANSI.sub("", prompt.before).rsplit("\n", 1)[-1]
+
+
+def test_missing_directory_keeps_the_old_cwd(prompt: pexpect.spawn) -> None:
+    run(prompt, "cd /tmp")
+    out = run(prompt, "cd /no/such/place")
+    assert "can't cd" in out
+    assert "/tmp" in run(prompt, "pwd")
+
+
+def test_ctrl_c_interrupts_a_running_command(prompt: pexpect.spawn) -> None:
+    prompt.sendline("echo $$; exec sleep 100")
+    prompt.expect(r"(\d+)\r\n")
+    pid = int(prompt.match.group(1))
+    prompt.sendintr()
+    # By design the prompt is back within a second (INT, then KILL after 1 s);
+    # the generous limit only keeps a broken build from hanging the suite.
+    prompt.expect(PROMPT, timeout=10)
+    assert "interrupted" in ANSI.sub("", prompt.before)
+    assert wait_until(lambda: not pid_alive(pid))
+    assert "still here" in run(prompt, "echo still here")
+
+
+def test_ctrl_c_at_the_prompt_clears_the_line(prompt: pexpect.spawn) -> None:
+    prompt.send("echo should-not-run")
+    prompt.sendintr()
+    prompt.expect(PROMPT)
+    out = run(prompt, "echo fresh")
+    assert "fresh" in out and "should-not-run" not in out
+
+
+def test_tab_completes_a_remote_file_name(prompt: pexpect.spawn, tmp_path: Path) -> None:
+    (tmp_path / "unusual-name-4711.txt").write_text("contents of the file\n")
+    run(prompt, f"cd {tmp_path}")
+    prompt.send("cat unusual-na\t")
+    prompt.expect("me-4711.txt")  # only the completed part is redrawn
+    prompt.sendline("")
+    prompt.expect("contents of the file")
+
+
+def test_output_appears_as_it_is_written(prompt: pexpect.spawn) -> None:
+    # The quotes keep the words out of the echoed command line.
+    prompt.sendline("echo fi''rst; sleep 2; echo sec''ond")
+    prompt.expect("first\r\n")
+    # "first" is on screen while the command still sleeps.
+    assert "second" not in prompt.before
+    prompt.expect("second")
+    prompt.expect(PROMPT)
+
+
+def test_utf8_character_split_across_frames_prints_whole(prompt: pexpect.spawn) -> None:
+    # 你 is e4 bd a0: one byte in one frame, two in the next.
+    out = run(prompt, r"printf '\344'; sleep 0.3; printf '\275\240!\n'")
+    assert "你!" in out and "\ufffd" not in out
+
+
+def test_gbk_character_split_across_frames_prints_whole(prompt: pexpect.spawn) -> None:
+    # 你 in GBK is c4 e3, split between frames, from a server that declares UTF-8.
+    out = run(prompt, r"printf '\304'; sleep 0.3; printf '\343!\n'")
+    assert "你!" in out and "\ufffd" not in out
+    assert "gbk" in out  # said once that the stream was switched
+
+
+def test_pinned_encoding(prompt: pexpect.spawn) -> None:
+    run(prompt, ":encoding gbk")
+    assert "你好" in run(prompt, r"printf '\304\343\272\303\n'")
+    assert "pinned" in run(prompt, ":encoding")
+
+
+def test_binary_output_is_summarised(prompt: pexpect.spawn) -> None:
+    out = run(prompt, "head -c 5000 /dev/zero")
+    assert "[binary output: 5000 bytes]" in out
+
+
+def test_full_screen_programs_are_refused_in_one_line(prompt: pexpect.spawn) -> None:
+    assert "vim needs a terminal" in run(prompt, "vim notes.txt")
+
+
+def test_help_and_unknown_builtin(prompt: pexpect.spawn) -> None:
+    assert ":exit" in run(prompt, ":help")
+    assert "unknown command ':frobnicate'" in run(prompt, ":frobnicate")
+
+
+def test_history_survives_a_restart_and_ctrl_r_finds_it(server: ServerProcess, tmp_path: Path) -> None:
+    args = ("connect", "--token-file", str(server.token_file), server.address)
+    first = spawn(tmp_path, *args)
+    try:
+        first.expect(PROMPT)
+        run(first, "echo remembered-command-1234")
+        run(first, "echo later")
+        first.sendline(":exit")
+        first.expect(pexpect.EOF)
+    finally:
+        first.close()
+    history = tmp_path / "state" / "history"
+    assert "remembered-command-1234" in history.read_text()
+    assert oct(history.parent.stat().st_mode & 0o777) == "0o700"
+
+    second = spawn(tmp_path, *args)
+    try:
+        second.expect(PROMPT)
+        second.send("\x1b[A")  # Up: the last line of the previous session
+        second.expect(":exit")
+        second.send("\x1b[A")
+        second.expect("echo later")
+        second.send("\x03")  # clear the line
+        second.expect(PROMPT)
+        second.send("\x12")  # Ctrl-R
+        second.send("remembered")
+        second.expect("-command-1234")  # the match itself is drawn highlighted
+        second.sendline("")  # accept the match into the line...
+        second.expect(r"\$ echo remembered-command-1234")
+        second.sendline("")  # ...and run it
+        second.expect("remembered-command-1234\r\n")
+        second.expect(PROMPT)
+    finally:
+        second.terminate(force=True)
+        second.close()
+
+
+def test_ctrl_d_leaves_with_status_0(prompt: pexpect.spawn) -> None:
+    prompt.sendcontrol("d")
+    prompt.expect(pexpect.EOF)
+    prompt.close()
+    assert prompt.exitstatus == 0
+
+
+def test_no_server_is_one_line_and_255(tmp_path: Path) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    child = spawn(tmp_path, "connect", f"127.0.0.1:{port}", RSH_TOKEN="x")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 255
+    assert ANSI.sub("", child.before).strip() == f"rsh: cannot connect to 127.0.0.1:{port}: connection refused"
+
+
+def test_lost_connection_is_one_line_and_offers_reconnect(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "srv")
+    child = spawn(tmp_path, "connect", "--token-file", str(srv.token_file), srv.address)
+    try:
+        child.expect(PROMPT)
+        srv.stop()
+        child.sendline("echo anyone there")
+        child.expect("connection to .* lost")
+        child.expect(r"Reconnect to .*\? \[Y/n\]")
+        child.sendline("n")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 255
+        assert "Traceback" not in child.before
+    finally:
+        srv.stop()
+        child.terminate(force=True)
+
+
+def test_reconnect_after_the_server_comes_back(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "srv")
+    port = srv.port
+    child = spawn(tmp_path, "connect", "--token-file", str(srv.token_file), srv.address)
+    srv2 = None
+    try:
+        child.expect(PROMPT)
+        run(child, "cd /tmp")
+        srv.stop()
+        child.sendline("echo anyone there")
+        child.expect(r"\[Y/n\]")
+        srv2 = start_server(tmp_path / "srv", "--port", str(port))
+        child.sendline("y")
+        child.expect(PROMPT)
+        assert "/tmp" in run(child, "pwd")  # the working directory came back too
+    finally:
+        srv.stop()
+        if srv2 is not None:
+            srv2.stop()
+        child.terminate(force=True)
+        child.close()
+
+
+def test_rsh_alone_starts_a_private_server_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    child = spawn(tmp_path)
+    try:
+        child.expect(PROMPT)
+        out = run(child, "sleep 300 & echo bg=$!; echo from-$RSH_CLIENT")
+        bg = int(re.search(r"bg=(\d+)", out).group(1))  # type: ignore[union-attr]
+        assert "from-127.0.0.1" in out
+        assert pid_alive(bg)
+        child.sendline(":exit")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+        assert wait_until(lambda: not pid_alive(bg))
+    finally:
+        child.terminate(force=True)
+    # The token never touched the disk.
+    assert not (tmp_path / "config" / "token").exists()
+
+
+def test_prompt_refuses_without_a_terminal(tmp_path: Path) -> None:
+    import subprocess
+
+    r = subprocess.run(rsh_argv("connect", "127.0.0.1:1"), env=rsh_env(tmp_path), capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 2 and b"needs a terminal" in r.stderr
