@@ -117,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RshError as exc:
         _error(str(exc))
         return EXIT_RSH_ERROR
+    except UsageError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
 
@@ -187,12 +190,7 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         command = command[1:]
     if not command:
         parser.parse_args(["exec", "--help"])  # prints usage, exits
-    try:
-        host, port = parse_address(args.address)
-    except ValueError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    token = resolve_client_token(args.token_file)
+    host, port, token = _target(args)
     from .exec_cli import run_exec
     from .trace import make_tracer
 
@@ -220,12 +218,7 @@ def _connect(args: argparse.Namespace) -> int:
 
     if args.address is None:
         return asyncio.run(_until_hangup(_private_prompt(args)))
-    try:
-        host, port = parse_address(args.address)
-    except ValueError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    token = resolve_client_token(args.token_file)
+    host, port, token = _target(args)
 
     def connect() -> Awaitable[AsyncClient]:
         return AsyncClient.connect(host, port, token, timeout=args.connect_timeout)
@@ -269,6 +262,24 @@ async def _private_prompt(args: argparse.Namespace) -> int:
     finally:
         # Every command, and whatever they left running, ends with the prompt.
         await server.close()
+
+
+class UsageError(Exception):
+    """The command line is wrong: one line on stderr, exit status 2."""
+
+
+def _target(args: argparse.Namespace) -> tuple[str, int, str | None]:
+    """Host, port and token of a client subcommand's ``HOST[:PORT]`` and ``--token-file``.
+
+    Raises:
+        UsageError: the address is malformed.
+        AuthError: a named token file cannot be read.
+    """
+    try:
+        host, port = parse_address(args.address)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return host, port, resolve_client_token(args.token_file)
 
 
 def _stdin_is_data() -> bool:

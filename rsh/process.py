@@ -73,6 +73,16 @@ class _Stdin:
     broken: bool = False
 
 
+def _read_some(fd: int) -> bytes | None:
+    """One non-blocking read: data; b"" at end of stream (or a read error); None if nothing yet."""
+    try:
+        return os.read(fd, READ_CHUNK)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 _DEVNULL = -1
 
 
@@ -302,12 +312,9 @@ class RunningCommand:
         self._cork()
         try:
             for _ in range(READ_BATCH):
-                try:
-                    data = os.read(pipe.fd, READ_CHUNK)
-                except BlockingIOError:
+                data = _read_some(pipe.fd)
+                if data is None:
                     return
-                except OSError:
-                    data = b""
                 if not data:
                     self._close_pipe(pipe)
                     self._maybe_finish()
@@ -454,12 +461,7 @@ class RunningCommand:
         self._grace_handle = None
         for pipe in self._pipes:
             for _ in range(16):
-                if pipe.fd < 0:
-                    break
-                try:
-                    data = os.read(pipe.fd, READ_CHUNK)
-                except OSError:
-                    break
+                data = _read_some(pipe.fd) if pipe.fd >= 0 else None
                 if not data:
                     break
                 pipe.count += len(data)
@@ -471,13 +473,7 @@ class RunningCommand:
         # The wrapper's report; read as it comes so a large environment
         # never blocks the shell on a full pipe.
         assert self._state is not None
-        while True:
-            try:
-                data = os.read(self._state_fd, READ_CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
+        while (data := _read_some(self._state_fd)) is not None:
             if not data:
                 self._close_state()
                 return
