@@ -177,3 +177,45 @@ def test_client_refuses_a_server_that_cannot_prove_the_token() -> None:
     finally:
         listener.close()
         t.join(10)
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_client_that_does_not_read_does_not_grow_server_memory(own_server: ServerProcess) -> None:
+    import time
+
+    pid = own_server.proc.pid
+    with RawPeer(own_server.port) as p:
+        p.authenticate(own_server.token)
+        before = _rss_kib(pid)
+        p.send("exec", None, b"head -c 500000000 /dev/zero")
+        time.sleep(2)  # the command could write 500 MB in this time; we read none of it
+        grown = _rss_kib(pid) - before
+    # Bounded by the send buffer and pipe sizes (a few MiB), not by the output.
+    assert grown < 32 * 1024, f"server grew by {grown} KiB"
+
+
+def test_no_descriptors_leak_across_many_commands(own_server: ServerProcess) -> None:
+    import os
+
+    fd_dir = f"/proc/{own_server.proc.pid}/fd"
+    with rsh.connect(own_server.host, own_server.port, token=own_server.token) as c:
+        c.run("true")
+        before = len(os.listdir(fd_dir))
+        background = []
+        for i in range(30):
+            c.run("echo x; echo y >&2", input=b"data" if i % 2 else None)
+            c.run("cd /tmp && pwd")
+            if i % 10 == 0:  # a background child holding the pipes
+                background.append(int(c.run("sleep 30 & echo $!").stdout))
+        with pytest.raises(rsh.RemoteError):
+            c.run("true", cwd="/nonexistent")
+        after = len(os.listdir(fd_dir))
+    for pid in background:
+        os.kill(pid, 9)
+    assert after == before
