@@ -277,3 +277,11 @@ def test_prompt_refuses_without_a_terminal(tmp_path: Path) -> None:
 
     r = subprocess.run(rsh_argv("connect", "127.0.0.1:1"), env=rsh_env(tmp_path), capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
     assert r.returncode == 2 and b"needs a terminal" in r.stderr
+
+
+def test_trace_toggles_in_the_prompt(prompt: pexpect.spawn) -> None:
+    run(prompt, ":trace on")
+    out = run(prompt, "echo traced")
+    assert "rsh trace send" in out and '"type":"exec"' in out and "rsh trace recv" in out
+    run(prompt, ":trace off")
+    assert "rsh trace" not in run(prompt, "echo quiet")
