@@ -134,6 +134,9 @@ def _serve(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     else:
         path = Path(args.token_file) if args.token_file else default_token_file()
+        if args.token_file and not path.parent.is_dir():
+            _error(f"cannot create token file {path}: directory {path.parent} does not exist")
+            return EXIT_USAGE
         token, created = ensure_token(path)
         if created:
             _error(f"created a new token in {path} (mode 0600); clients read it from there, or from RSH_TOKEN")
@@ -188,8 +191,8 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    if not command:
-        parser.parse_args(["exec", "--help"])  # prints usage, exits
+    if not " ".join(command).strip():
+        raise UsageError("no command given: rsh exec HOST[:PORT] -- CMD [ARG...]")
     host, port, token = _target(args)
     from .exec_cli import run_exec
     from .trace import make_tracer

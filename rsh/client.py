@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from .config import resolve_client_token
 from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame
 from .messages import SIGNALS, ExitStatus
@@ -224,6 +225,8 @@ class AsyncClient:
         """
         loop = asyncio.get_running_loop()
         where = f"{host}:{port}"
+        if token is None:
+            token = resolve_client_token(None)
         try:
             async with asyncio.timeout(timeout):
                 _, proto = await loop.create_connection(
@@ -257,7 +260,7 @@ class AsyncClient:
 
     async def start(
         self,
-        command: str | bytes,
+        command: str | bytes | Sequence[str],
         *,
         stdin: bool = False,
         cwd: str | None = None,
@@ -285,7 +288,7 @@ class AsyncClient:
 
     async def run(
         self,
-        command: str | bytes,
+        command: str | bytes | Sequence[str],
         *,
         input: bytes | None = None,
         cwd: str | None = None,

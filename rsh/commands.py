@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-__all__ = ["BUILTINS", "Builtin", "parse", "needs_terminal", "help_text", "CommandLineError"]
+__all__ = ["BUILTINS", "Builtin", "parse", "needs_terminal", "leave_status", "help_text", "CommandLineError"]
 
 #: name -> (usage, one-line description); :help prints them in this order.
 BUILTINS: dict[str, tuple[str, str]] = {
@@ -64,18 +64,38 @@ def parse(line: str) -> Builtin | None:
     return Builtin(name, tuple(words[1:]))
 
 
+# Interpreters that, given no script or command, sit reading a terminal:
+# with the empty stdin commands get here they would quietly exit instead.
+_INTERACTIVE_ALONE = frozenset(
+    "python python3 python2 ipython bash sh dash zsh fish ksh node irb ruby perl php lua psql mysql sqlite3 bc gdb ftp".split()
+)
+
+
 def needs_terminal(line: str) -> str | None:
-    """The program in *line* that needs a terminal, if its first word is one."""
+    """The program in *line* that needs a terminal: a full-screen one, or an interpreter with no arguments."""
     try:
         words = shlex.split(line)
     except ValueError:
         return None
     # Skip leading VAR=value assignments and `sudo`/`exec` wrappers.
-    for word in words:
+    for i, word in enumerate(words):
         if "=" in word.split("/")[0] or word in ("sudo", "exec", "command", "nohup"):
             continue
         name = word.rsplit("/", 1)[-1]
-        return name if name in _FULL_SCREEN else None
+        if name in _FULL_SCREEN:
+            return None if name == "top" and ("-b" in words or "--batch" in words) else name
+        alone = i == len(words) - 1
+        return name if alone and name in _INTERACTIVE_ALONE else None
+    return None
+
+
+def leave_status(line: str) -> int | None:
+    """For a shell's ``exit [N]`` or ``logout`` typed at the prompt: the status to leave with."""
+    words = line.split()
+    if words == ["logout"] or words == ["exit"]:
+        return 0
+    if len(words) == 2 and words[0] == "exit" and words[1].isdigit():
+        return int(words[1]) & 0xFF
     return None
 
 

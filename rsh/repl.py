@@ -121,11 +121,17 @@ class Repl:
                 break
             if not line.strip():
                 continue
+            leave = commands.leave_status(line)
+            if leave is not None:
+                # Each command has a shell of its own, so `exit` there would
+                # end only itself: take it as the person means it.
+                await self.client.close()
+                return leave
             try:
                 if not await self._handle(line):
                     break
             except RshConnectionError as exc:
-                self._error(f"connection to {self.label} lost: {exc}")
+                self._error(f"connection to {self.label} lost ({exc}); that line was not run")
                 if not await self._offer_reconnect():
                     return 255
             except RshError as exc:
@@ -197,7 +203,7 @@ class Repl:
             return await self._builtin(builtin)
         program = commands.needs_terminal(line)
         if program is not None:
-            self._error(f"{program} needs a terminal, and rsh has no pseudo-terminal mode yet")
+            self._error(f"{program} needs a terminal, and rsh has no pseudo-terminal mode yet (commands here read an empty stdin)")
             self.last_status = 1
             return True
         await self._run(line)
@@ -211,12 +217,14 @@ class Repl:
         elif b.name == "encoding":
             self._encoding(b.args)
         elif b.name == "trace":
-            if b.args not in (("on",), ("off",)):
+            if b.args not in ((), ("on",), ("off",)):
                 self._error("usage: :trace on|off")
-            else:
+                return True
+            if b.args:
                 self.trace = b.args[0] == "on"
                 assert self.client is not None
                 self._set_trace(self.client, self.trace)
+            print(f"trace is {'on: frames are shown on stderr' if self.trace else 'off'}", flush=True)
         else:
             await self._transfer(b)
         return True

@@ -12,7 +12,8 @@ once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import auth
@@ -25,7 +26,7 @@ __all__ = ["Handshake", "CommandRun", "exec_request", "remote_error", "connect_e
 
 
 def exec_request(
-    command: str | bytes,
+    command: str | bytes | Sequence[str],
     *,
     stdin: bool = False,
     cwd: str | None = None,
@@ -34,8 +35,26 @@ def exec_request(
     encoding: str | None = None,
     session: bool = False,
 ) -> ExecRequest:
-    """Build the ``exec`` for *command* (text is sent as UTF-8, lone surrogates as the bytes they stand for)."""
-    raw = command.encode("utf-8", "surrogateescape") if isinstance(command, str) else command
+    """Build the ``exec`` for *command*, checking it before anything is sent.
+
+    A string is sent as UTF-8 (lone surrogates as the bytes they stand for),
+    bytes as they are, and a list of words, as ``subprocess.run`` takes
+    them, quoted for the shell so each word arrives as one argument.
+
+    Raises:
+        TypeError: *command* is none of those.
+        ValueError: it is empty.
+    """
+    if isinstance(command, (list, tuple)) and all(isinstance(w, str) for w in command):
+        command = shlex.join(command)
+    if isinstance(command, str):
+        raw = command.encode("utf-8", "surrogateescape")
+    elif isinstance(command, (bytes, bytearray, memoryview)):
+        raw = bytes(command)
+    else:
+        raise TypeError(f"command must be a str, bytes or a list of str, not {type(command).__name__}")
+    if not raw.strip():
+        raise ValueError("the command is empty")
     return ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding, session)
 
 
@@ -91,7 +110,7 @@ class Handshake:
         if not isinstance(frame.get("nonce"), str):
             raise ProtocolError(f"{where} sent a hello without a nonce", code="bad_field")
         if self.token is None:
-            raise AuthError(f"{where} requires a token and none was given (--token-file, RSH_TOKEN, or the default token file)")
+            raise AuthError(f"{where} requires a token and none was found (give one with --token-file or token=, or set RSH_TOKEN)")
         self._client_nonce = auth.new_nonce()
         mac = auth.client_mac(self.token, frame.get("nonce"), self._client_nonce)
         return "auth", {"nonce": self._client_nonce, "mac": mac}

@@ -16,11 +16,12 @@ import select
 import socket
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from .client import DEFAULT_PORT, STDIN_CHUNK, OutputCallback
+from .config import resolve_client_token
 from .errors import ConnectError, ConnectionLost, ProtocolError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
 from .result import CommandResult
@@ -54,8 +55,7 @@ class _FrameSocket:
         if self.trace is not None:
             self.trace("send", Frame(type, dict(fields or {}), payload), head[4:], self.sent_bytes)
         self.sent_bytes += len(head) + len(payload)
-        self.out += head
-        self.out += payload
+        self.out += head + payload  # whole frames only: a failure cannot leave half of one
 
     def next_frame(self, refill: Iterator[None] | None = None) -> Frame:
         """Send what is queued while waiting for the next frame.
@@ -128,7 +128,9 @@ class Client:
 
     Args:
         host, port: where the server listens.
-        token: the shared secret (None for a ``--no-auth`` server).
+        token: the shared secret; None looks where the command line does
+            (``RSH_TOKEN``, then the default token file), and connects
+            without one if neither has it (a ``--no-auth`` server).
         timeout: seconds allowed for connecting and authenticating.
         max_payload: the largest frame payload accepted from the server.
         trace: called with every frame sent and received (see ``rsh.trace``).
@@ -148,6 +150,8 @@ class Client:
         trace: TraceHook | None = None,
     ) -> None:
         where = f"{host}:{port}"
+        if token is None:
+            token = resolve_client_token(None)
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except TimeoutError:
@@ -190,7 +194,7 @@ class Client:
 
     def run(
         self,
-        command: str | bytes,
+        command: str | bytes | Sequence[str],
         *,
         input: bytes | None = None,
         cwd: str | None = None,

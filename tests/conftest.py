@@ -69,6 +69,7 @@ class ServerProcess:
 
 def start_server(tmp: Path, *extra: str) -> ServerProcess:
     """Start ``rsh serve`` on a free loopback port and wait until it listens."""
+    tmp.mkdir(parents=True, exist_ok=True)
     token_file = tmp / "token"
     env = rsh_env(tmp)
     args = ["serve", "--host", "127.0.0.1", "--port", "0"]
@@ -100,6 +101,22 @@ def start_server(tmp: Path, *extra: str) -> ServerProcess:
     server.drainer = threading.Thread(target=drain, daemon=True)
     server.drainer.start()
     return server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In-process clients must not find the user's own token or history."""
+    tmp = tmp_path_factory.mktemp("home")
+    saved = {k: os.environ.get(k) for k in ("RSH_CONFIG_DIR", "RSH_STATE_DIR", "RSH_TOKEN")}
+    os.environ["RSH_CONFIG_DIR"] = str(tmp / "config")
+    os.environ["RSH_STATE_DIR"] = str(tmp / "state")
+    os.environ.pop("RSH_TOKEN", None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -188,6 +188,18 @@ def test_exec_does_not_import_prompt_toolkit(tmp_path: Path) -> None:
     assert r.stdout == b"False\n"
 
 
+@pytest.mark.parametrize("words", [["--"], [], ["--", ""]])
+def test_exec_without_a_command_is_one_line_and_2(server: ServerProcess, words: list[str]) -> None:
+    r = run_rsh(server, server.address, *words)
+    assert r.returncode == 2 and r.stderr.startswith(b"rsh: no command given") and r.stderr.count(b"\n") == 1
+
+
+def test_serve_token_file_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
+    r = subprocess.run(rsh_argv("serve", "--port", "0", "--token-file", str(tmp_path / "no" / "dir" / "token")), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.returncode == 2 and b"does not exist" in r.stderr
+    assert not (tmp_path / "no").exists()
+
+
 def test_version_and_help(tmp_path: Path) -> None:
     r = subprocess.run(rsh_argv("--version"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout.startswith(b"rsh ")

@@ -200,6 +200,24 @@ def test_nothing_listening_is_a_connect_error(tmp_path: Path) -> None:
         rsh.connect("127.0.0.1", port, token="x")
 
 
+def test_a_list_of_words_is_quoted_like_subprocess_run(client: rsh.Client) -> None:
+    assert client.run(["printf", "%s|", "a b", "it's", "$HOME"]).stdout == b"a b|it's|$HOME|"
+
+
+def test_bad_commands_are_refused_before_sending_and_the_connection_survives(client: rsh.Client) -> None:
+    with pytest.raises(TypeError):
+        client.run(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        client.run("  ")
+    assert client.run("echo still fine").stdout == b"still fine\n"
+
+
+def test_token_comes_from_rsh_token_when_not_given(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RSH_TOKEN", server.token)
+    with rsh.connect(server.host, server.port) as c:
+        assert c.run("echo via env").stdout == b"via env\n"
+
+
 def test_errors_share_one_base() -> None:
     for exc in (AuthError, CommandFailed, CommandTimeout, ConnectError, RemoteError, rsh.ConnectionLost, rsh.ProtocolError):
         assert issubclass(exc, rsh.RshError)

@@ -65,7 +65,7 @@ def test_export_then_echo(prompt: pexpect.spawn) -> None:
 
 
 def test_failure_shows_status_in_the_prompt(prompt: pexpect.spawn) -> None:
-    prompt.sendline("exit 3")
+    prompt.sendline("(exit 3)")
     prompt.expect(r"\[3\]")
     prompt.expect(PROMPT)
     run(prompt, "true")
@@ -188,6 +188,18 @@ def test_history_survives_a_restart_and_ctrl_r_finds_it(server: ServerProcess, t
     finally:
         second.terminate(force=True)
         second.close()
+
+
+def test_typing_exit_leaves_with_that_status(prompt: pexpect.spawn) -> None:
+    prompt.sendline("exit 4")
+    prompt.expect(pexpect.EOF)
+    prompt.close()
+    assert prompt.exitstatus == 4
+
+
+def test_bare_interpreter_is_refused_rather_than_exiting_silently(prompt: pexpect.spawn) -> None:
+    assert "python3 needs a terminal" in run(prompt, "python3")
+    assert "42" in run(prompt, "python3 -c 'print(6*7)'")
 
 
 def test_ctrl_d_leaves_with_status_0(prompt: pexpect.spawn) -> None:

@@ -25,10 +25,24 @@ def test_bad_builtins_say_why(line: str) -> None:
 
 @pytest.mark.parametrize(
     "line, program",
-    [("vim notes.txt", "vim"), ("TERM=xterm top", "top"), ("sudo /usr/bin/htop", "htop"), ("ls -l", None), ("echo vim", None)],
+    [
+        ("vim notes.txt", "vim"),
+        ("TERM=xterm top", "top"),
+        ("top -b -n 1", None),
+        ("sudo /usr/bin/htop", "htop"),
+        ("ls -l", None),
+        ("echo vim", None),
+        ("python3", "python3"),
+        ("python3 script.py", None),
+    ],
 )
 def test_needs_terminal(line: str, program: str | None) -> None:
     assert commands.needs_terminal(line) == program
+
+
+@pytest.mark.parametrize("line, status", [("exit", 0), ("exit 3", 3), ("logout", 0), ("exit now", None), ("exit_code", None)])
+def test_leave_status(line: str, status: int | None) -> None:
+    assert commands.leave_status(line) == status
 
 
 def test_help_lists_every_builtin() -> None:
