@@ -53,6 +53,19 @@ class ServerProcess:
     def token(self) -> str:
         return self.token_file.read_text().strip()
 
+    @property
+    def fingerprint(self) -> str:
+        """The TLS fingerprint the server printed when it started."""
+        for line in self.log:
+            m = re.search(r"TLS fingerprint (SHA256:\S+)", line)
+            if m:
+                return m.group(1)
+        raise AssertionError("the server printed no TLS fingerprint: " + "".join(self.log))
+
+    @property
+    def audit_log(self) -> Path:
+        return Path(self.env["RSH_CONFIG_DIR"]) / "audit.log"
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -102,10 +115,37 @@ def start_server(tmp: Path, *extra: str) -> ServerProcess:
     return server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the tests' own clients off the user's config (token, known_hosts)."""
+    path = tmp_path_factory.mktemp("client-config")
+    saved = {k: os.environ.get(k) for k in ("RSH_CONFIG_DIR", "RSH_TOKEN")}
+    os.environ["RSH_CONFIG_DIR"] = str(path)
+    os.environ.pop("RSH_TOKEN", None)
+    try:
+        yield path
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One authenticated server shared by the tests that only need one."""
     s = start_server(tmp_path_factory.mktemp("server"))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One authenticated TLS server on loopback (``--tls``) shared by the tests that only need one."""
+    s = start_server(tmp_path_factory.mktemp("tls-server"), "--tls")
     try:
         yield s
     finally:
