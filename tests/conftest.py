@@ -47,7 +47,7 @@ class ServerProcess:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
     def token(self) -> str:
@@ -96,9 +96,10 @@ def start_server(tmp: Path, *extra: str) -> ServerProcess:
         if not line:
             break
         server.log.append(line)
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        m = re.search(r"listening on (?:\[([^\]]+)\]|([\d.]+)):(\d+)", line)
         if m:
-            server.port = int(m.group(1))
+            server.host = m.group(1) or m.group(2)
+            server.port = int(m.group(3))
             break
     if not server.port:
         server.stop()
