@@ -22,6 +22,8 @@ from . import __version__
 from .client import DEFAULT_PORT, parse_address
 from .config import default_token_file, ensure_token, resolve_client_token
 from .errors import RshError
+from .secure_cli import UsageError, add_serve_options, client_options, serve_guard
+from .secure_cli import add_client_options as _add_security_options
 
 __all__ = ["main", "EXIT_RSH_ERROR", "EXIT_USAGE"]
 
@@ -40,6 +42,7 @@ def _error(message: str) -> None:
 def _add_client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-file", metavar="PATH", help="read the token from PATH (default: $RSH_TOKEN, then ~/.config/rsh/token)")
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="give up connecting after SECONDS (default 10)")
+    _add_security_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on; 0 picks a free one (default {DEFAULT_PORT})")
     p.add_argument("--token-file", metavar="PATH", help=f"token file, created (mode 0600) if missing (default {default_token_file()})")
-    p.add_argument("--no-auth", action="store_true", help="accept clients without a token (loopback addresses only)")
+    p.add_argument("--no-auth", action="store_true", help="accept clients without a token (refused beyond loopback unless --i-know-this-is-insecure)")
     p.add_argument("--encoding", help="declare command output to be in this encoding (default: the locale's)")
+    add_serve_options(p)
 
     p = sub.add_parser(
         "exec",
@@ -114,25 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_main(args.name, args.lang)
         parser.print_help()
         return EXIT_USAGE
-    except RshError as exc:
-        _error(str(exc))
-        return EXIT_RSH_ERROR
     except UsageError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    except RshError as exc:
+        _error(str(exc))
+        return EXIT_RSH_ERROR
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import Server, is_loopback
+    from .server import Server
 
+    guard = serve_guard(args, no_auth=args.no_auth)
     token: str | None = None
-    if args.no_auth:
-        if not is_loopback(args.host):
-            _error(f"--no-auth is refused on {args.host}: without a token anyone who can reach it runs commands as you; bind to 127.0.0.1 or drop --no-auth")
-            return EXIT_USAGE
-    else:
+    if not args.no_auth:
         path = Path(args.token_file) if args.token_file else default_token_file()
         if args.token_file and not path.parent.is_dir():
             _error(f"cannot create token file {path}: directory {path.parent} does not exist")
@@ -150,7 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
         except LookupError:
             _error(f"unknown encoding {args.encoding!r}")
             return EXIT_USAGE
-    server = Server(args.host, args.port, token, encoding=args.encoding)
+    server = Server(args.host, args.port, token, encoding=args.encoding, guard=guard)
     # Like any daemon, leave the directory we were started in (it may be
     # unmounted later); commands start in the home directory anyway, and
     # spawning there from there is the fast path (see rsh.process).
@@ -194,6 +195,7 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not " ".join(command).strip():
         raise UsageError("no command given: rsh exec HOST[:PORT] -- CMD [ARG...]")
     host, port, token = _target(args)
+    connect_options = client_options(args)
     from .exec_cli import run_exec
     from .trace import make_tracer
 
@@ -208,6 +210,7 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         encoding=args.encoding,
         connect_timeout=args.connect_timeout,
         trace=make_tracer(sys.stderr) if args.trace else None,
+        connect_options=connect_options,
     )
 
 
@@ -223,8 +226,10 @@ def _connect(args: argparse.Namespace) -> int:
         return asyncio.run(_until_hangup(_private_prompt(args)))
     host, port, token = _target(args)
 
+    options = client_options(args)
+
     def connect() -> Awaitable[AsyncClient]:
-        return AsyncClient.connect(host, port, token, timeout=args.connect_timeout)
+        return AsyncClient.connect(host, port, token, timeout=args.connect_timeout, **options)
 
     repl = Repl(connect, label=f"{host}:{port}", vi=args.vi, history=history_file(), trace=args.trace)
     return asyncio.run(_until_hangup(repl.run()))
@@ -265,10 +270,6 @@ async def _private_prompt(args: argparse.Namespace) -> int:
     finally:
         # Every command, and whatever they left running, ends with the prompt.
         await server.close()
-
-
-class UsageError(Exception):
-    """The command line is wrong: one line on stderr, exit status 2."""
 
 
 def _target(args: argparse.Namespace) -> tuple[str, int, str | None]:

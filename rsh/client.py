@@ -6,6 +6,10 @@
 
 For output as it arrives, ``start()`` returns a ``RemoteCommand``: iterate it
 for ``(stream, bytes)`` pairs, write its stdin, signal it, then ``wait()``.
+
+Beyond loopback (or with ``tls=True``) the connection is TLS 1.3, and the
+server's certificate must match its pin (``fingerprint=`` or known_hosts,
+see ``rsh.known_hosts``) before a byte of the protocol is sent.
 The blocking twin, ``rsh.connect()``, is in ``rsh.sync_client``; both drive
 the same sans-I/O ``rsh.session``.
 """
@@ -14,15 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .config import resolve_client_token
 from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame
+from .known_hosts import ConfirmCallback, ServerPin
 from .messages import SIGNALS, ExitStatus
 from .result import CommandResult
 from .session import CommandRun, Handshake, connect_error_reason, exec_request, remote_error
+from .tls import client_context, handshake_failure, silent_server_hint
 from .transport import FramedProtocol, TraceHook
 
 __all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
@@ -197,13 +205,15 @@ class AsyncClient:
     Commands run one at a time per connection.
     """
 
-    def __init__(self, proto: _ClientProtocol, info: dict[str, Any]) -> None:
+    def __init__(self, proto: _ClientProtocol, info: dict[str, Any], fingerprint: str | None = None) -> None:
         self._proto = proto
         self._running: RemoteCommand | None = None
         self._complete_id = 0
         #: What the server said of itself: version, server, encoding, os,
         #: shell, and user, host, home once authenticated.
         self.server_info: dict[str, Any] = info
+        #: The server's TLS fingerprint (it matched the pin), None without TLS.
+        self.fingerprint = fingerprint
 
     @classmethod
     async def connect(
@@ -215,40 +225,89 @@ class AsyncClient:
         timeout: float = 10.0,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         trace: TraceHook | None = None,
+        tls: bool | None = None,
+        fingerprint: str | None = None,
+        known_hosts: str | os.PathLike[str] | None = None,
+        accept_new: bool = False,
+        confirm: ConfirmCallback | None = None,
     ) -> AsyncClient:
         """Connect and authenticate.
 
+        Args:
+            tls: True / False to force TLS on or off; None (default): TLS
+                unless the host is loopback with no pin for it.
+            fingerprint: the server's ``SHA256:...``; trust only that
+                (known_hosts is then neither read nor written).
+            known_hosts: the file of pins (default: the config directory's).
+            accept_new: pin a server seen for the first time without asking.
+            confirm: asks a person about a server seen for the first time
+                (``rsh.known_hosts.ConfirmCallback``); without it and without
+                *accept_new* such a server is refused.
+
         Raises:
-            ConnectError: nothing answered at host:port within *timeout*.
+            ConnectError: nothing answered at host:port within *timeout*, or the TLS handshake failed.
+            HostKeyChanged: the server's fingerprint is not the pinned one (nothing was sent).
+            UnknownHostKey: no pin for the server and it was not accepted (nothing was sent).
             AuthError: the token was wrong or missing, or the server could not prove it has it.
             ProtocolError: the peer does not speak this protocol.
+            ValueError: *fingerprint* is malformed, or given with ``tls=False``.
         """
         loop = asyncio.get_running_loop()
         where = f"{host}:{port}"
         if token is None:
             token = resolve_client_token(None)
+        pin = ServerPin(host, port, fingerprint=fingerprint, known_hosts=known_hosts, accept_new=accept_new, confirm=confirm)
+        use_tls = pin.wants_tls(tls)
         try:
             async with asyncio.timeout(timeout):
                 _, proto = await loop.create_connection(
-                    lambda: _ClientProtocol(max_payload=max_payload, trace=trace), host, port
+                    lambda: _ClientProtocol(max_payload=max_payload, trace=trace),
+                    host,
+                    port,
+                    ssl=client_context() if use_tls else None,
+                    ssl_handshake_timeout=timeout if use_tls else None,
                 )
         except TimeoutError:
             raise ConnectError(f"cannot connect to {where}: timed out after {timeout:g}s") from None
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
+            if not use_tls:
+                raise ConnectError(f"cannot connect to {where}: {connect_error_reason(exc)}") from None
+            raise ConnectError(handshake_failure(where, exc)) from None
         except OSError as exc:
             raise ConnectError(f"cannot connect to {where}: {connect_error_reason(exc)}") from None
+        server_fingerprint = None
+        if use_tls:
+            # Before a byte of the protocol goes out: a server with the wrong
+            # identity never even sees the auth frame.
+            try:
+                assert proto.transport is not None
+                server_fingerprint = pin.check(proto.transport.get_extra_info("ssl_object").getpeercert(binary_form=True))
+            except BaseException:
+                proto.transport.abort()  # type: ignore[union-attr]
+                raise
+            if pin.asked:
+                # A person was asked, which may have outlasted the server's
+                # authentication deadline: start again on a fresh connection.
+                proto.close()
+                return await cls.connect(
+                    host, port, token, timeout=timeout, max_payload=max_payload, trace=trace, fingerprint=server_fingerprint
+                )
+        handshake = Handshake(token, where)
         try:
             async with asyncio.timeout(timeout):
-                hello = await cls._handshake(proto, Handshake(token, where))
+                hello = await cls._handshake(proto, handshake)
         except TimeoutError:
             proto.close()
-            raise ConnectError(f"{where} did not complete the rsh handshake within {timeout:g}s") from None
+            hint = silent_server_hint(use_tls, handshake.hello is not None)
+            raise ConnectError(f"{where} did not complete the rsh handshake within {timeout:g}s{hint}") from None
         except ConnectionLost as exc:
             proto.close()
-            raise ConnectionLost(f"{where} closed the connection during the handshake") from exc
+            hint = silent_server_hint(use_tls, handshake.hello is not None)
+            raise ConnectionLost(f"{where} closed the connection during the handshake{hint}") from exc
         except BaseException:
             proto.close()
             raise
-        return cls(proto, hello)
+        return cls(proto, hello, server_fingerprint)
 
     @staticmethod
     async def _handshake(proto: _ClientProtocol, handshake: Handshake) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Where rsh keeps its files, and the token file.
 
-Config (the token) lives under ``$XDG_CONFIG_HOME/rsh`` (``~/.config/rsh``);
+Config (the token, a server's TLS identity and audit log, a client's
+known_hosts) lives under ``$XDG_CONFIG_HOME/rsh`` (``~/.config/rsh``);
 state (prompt history) under ``$XDG_STATE_HOME/rsh`` (``~/.local/state/rsh``).
 ``RSH_CONFIG_DIR`` / ``RSH_STATE_DIR`` override them, which tests rely on.
 """
@@ -13,7 +14,17 @@ from pathlib import Path
 from .auth import new_token
 from .errors import AuthError
 
-__all__ = ["config_dir", "state_dir", "default_token_file", "load_token", "ensure_token", "resolve_client_token"]
+__all__ = [
+    "config_dir",
+    "state_dir",
+    "default_token_file",
+    "default_known_hosts_file",
+    "default_identity_file",
+    "default_audit_log",
+    "load_token",
+    "ensure_token",
+    "resolve_client_token",
+]
 
 
 def _xdg(var: str, override: str, fallback: str) -> Path:
@@ -36,6 +47,23 @@ def state_dir() -> Path:
 def default_token_file() -> Path:
     """Return the path of the token file used when none is named."""
     return config_dir() / "token"
+
+
+def default_known_hosts_file() -> Path:
+    """Return the client's file of pinned server fingerprints."""
+    return config_dir() / "known_hosts"
+
+
+def default_identity_file() -> Path:
+    """Return the server's TLS key and certificate file (see ``rsh.tls``)."""
+    from .tls import IDENTITY_FILE
+
+    return config_dir() / IDENTITY_FILE
+
+
+def default_audit_log() -> Path:
+    """Return the server's audit log (JSON lines)."""
+    return config_dir() / "audit.log"
 
 
 def load_token(path: Path) -> str:

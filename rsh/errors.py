@@ -5,6 +5,9 @@
     │   ├── ConnectError       nothing answered at HOST:PORT (refused, unknown host, timeout)
     │   └── ConnectionLost     the peer went away mid-session
     ├── AuthError              wrong or missing token, or the server could not prove it has it
+    ├── HostKeyError           the server's TLS identity is not the one pinned for it
+    │   ├── UnknownHostKey     no pin yet, and none was accepted (--accept-new, a "yes", --fingerprint)
+    │   └── HostKeyChanged     the pin differs: a hard failure, nothing was sent
     ├── ProtocolError          a malformed or out-of-place frame (``code`` says which rule)
     │   └── RemoteError        the peer sent an ``error`` frame (``code``, ``message``)
     └── CommandFailed          ``run(..., check=True)`` and the command did not succeed
@@ -26,6 +29,9 @@ __all__ = [
     "ConnectError",
     "ConnectionLost",
     "AuthError",
+    "HostKeyError",
+    "UnknownHostKey",
+    "HostKeyChanged",
     "ProtocolError",
     "RemoteError",
     "CommandFailed",
@@ -51,6 +57,29 @@ class ConnectionLost(RshConnectionError):
 
 class AuthError(RshError):
     """Authentication failed, in either direction."""
+
+
+class HostKeyError(RshError):
+    """The server's TLS identity does not match, or cannot yet be trusted."""
+
+
+class UnknownHostKey(HostKeyError):
+    """No fingerprint is pinned for this server and none was accepted."""
+
+
+class HostKeyChanged(HostKeyError):
+    """The server presents a fingerprint other than the pinned one.
+
+    ``path`` and ``line`` name the known_hosts entry (None when the pin came
+    from ``fingerprint=``); ``expected`` and ``actual`` are the fingerprints.
+    """
+
+    def __init__(self, message: str, *, expected: str, actual: str, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+        self.path = path
+        self.line = line
 
 
 class ProtocolError(RshError):

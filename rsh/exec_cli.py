@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from .client import STDIN_CHUNK, AsyncClient, RemoteCommand
 from .messages import ExitStatus
@@ -37,14 +39,18 @@ def run_exec(
     encoding: str | None = None,
     connect_timeout: float = 10.0,
     trace: TraceHook | None = None,
+    connect_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Run *command* on host:port and return the exit status rsh should exit with.
 
+    *connect_options* go to ``AsyncClient.connect`` (TLS and the server's pin).
+
     Raises:
-        RshError: connection, authentication or protocol failure (exit 255).
+        RshError: connection, authentication or protocol failure, or a
+            command the server refused (exit 255).
     """
     return asyncio.run(
-        _run(host, port, token, command, forward_stdin, timeout, encoding, connect_timeout, trace)
+        _run(host, port, token, command, forward_stdin, timeout, encoding, connect_timeout, trace, connect_options or {})
     )
 
 
@@ -58,8 +64,9 @@ async def _run(
     encoding: str | None,
     connect_timeout: float,
     trace: TraceHook | None,
+    connect_options: Mapping[str, Any],
 ) -> int:
-    client = await AsyncClient.connect(host, port, token, timeout=connect_timeout, trace=trace)
+    client = await AsyncClient.connect(host, port, token, timeout=connect_timeout, trace=trace, **connect_options)
     try:
         cmd = await client.start(command, stdin=forward_stdin, timeout=timeout, encoding=encoding)
         if forward_stdin:

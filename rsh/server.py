@@ -7,6 +7,12 @@ Each connection is a ``ServerConnection`` moving through three states::
 Nothing runs before READY.  A frame that breaks the protocol, or comes in a
 state where it has no meaning, gets an ``error`` frame and the connection is
 closed; other connections never notice.
+
+Before any of that, ``rsh.guard`` admits the connection (address, limits)
+and, with TLS, completes the handshake; the connection then reports to its
+``Slot`` (authenticated, failed, closed) and asks the ``Guard`` before it
+runs a command.  A wrong ``auth`` moves to REJECTED, where everything is
+ignored until the fixed delay has passed and ``auth_failed`` is sent.
 """
 
 from __future__ import annotations
@@ -14,21 +20,25 @@ from __future__ import annotations
 import asyncio
 import codecs
 import enum
+import getpass
 import locale
 import os
 import platform
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import __version__, auth
 from .errors import ProtocolError
-from .frames import DEFAULT_MAX_PAYLOAD, Frame
+from .frames import DEFAULT_MAX_PAYLOAD, MESSAGE_TYPES, Frame
+from .guard import CommandRefused, Gate, Guard, Slot
 from .messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus
 from .process import KILL_GRACE, SHELL, RunningCommand
 from .remote_complete import complete_commands, complete_paths
 from .shell_session import ShellSession
+from .tls import is_loopback
 from .transport import FramedProtocol
 
 __all__ = ["Server", "ServerConnection", "is_loopback"]
@@ -38,17 +48,7 @@ class State(enum.Enum):
     AUTH = "auth"
     READY = "ready"
     RUNNING = "running"
-
-
-def is_loopback(host: str) -> bool:
-    """True when *host* resolves only to loopback addresses."""
-    import ipaddress
-
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    REJECTED = "rejected"
 
 
 def locale_encoding() -> str:
@@ -64,26 +64,27 @@ class ServerConfig:
     encoding: str = field(default_factory=locale_encoding)
     max_payload: int = DEFAULT_MAX_PAYLOAD
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
+    #: The account commands run as: the audit log's ``user``.
+    user: str = field(default_factory=getpass.getuser)
     #: user, host and home, for the prompt (sent once authenticated).
     identity: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        import getpass
-
-        try:
-            user = getpass.getuser()
-        except Exception:  # no name for this uid: show the number
-            user = str(os.getuid())
-        self.identity = {"user": user, "host": socket.gethostname(), "home": self.home}
+        self.identity = {"user": self.user, "host": socket.gethostname(), "home": self.home}
 
 
 class ServerConnection(FramedProtocol):
     """One client connection (see the module docstring for its states)."""
 
-    def __init__(self, config: ServerConfig, server: Server) -> None:
+    def __init__(self, config: ServerConfig, server: Server, slot: Slot) -> None:
         super().__init__(max_payload=config.max_payload)
         self.config = config
         self.server = server
+        self.guard = server.guard
+        self.slot = slot
+        self.last_active = time.monotonic()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._command_audit: dict[str, object] = {}
         self.state = State.AUTH if config.token is not None else State.READY
         self.nonce = auth.new_nonce()
         self.command: RunningCommand | None = None
@@ -103,6 +104,7 @@ class ServerConnection(FramedProtocol):
         # does not re-encode the whole environment every time.
         self.base_env: dict[bytes, bytes] = dict(os.environb)
         self.base_env[b"RSH_CLIENT"] = f"{self.peer[0]} {self.peer[1]} {self.local_port}".encode()
+        self.slot.on_deadline = self._auth_expired
         self.server.connections.add(self)
         self.send(
             "hello",
@@ -119,10 +121,16 @@ class ServerConnection(FramedProtocol):
                 **(self.config.identity if self.config.token is None else {}),
             },
         )
+        if self.state is State.READY:
+            self._authenticated()
 
     def closed_by_peer(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self.slot.release(self.decoder.offset, self.sent_bytes)
         if self.command is not None:
+            self._audit_command(aborted=True)
             self.command.abort()
             self.server.aborted.add(self.command)
             self.command.reaped.add_done_callback(lambda _f, c=self.command: self.server.aborted.discard(c))
@@ -130,6 +138,7 @@ class ServerConnection(FramedProtocol):
 
     def protocol_error(self, exc: ProtocolError) -> None:
         self.server.log(f"{self.peer[0]}:{self.peer[1]}: protocol error: {exc}")
+        self.slot.end = exc.code
         # Closing brings connection_lost, which stops any running command.
         self.send_error_and_close(exc)
 
@@ -140,6 +149,7 @@ class ServerConnection(FramedProtocol):
     # -- dispatch -----------------------------------------------------------
 
     def frame_received(self, frame: Frame) -> None:
+        self.last_active = time.monotonic()
         try:
             handler = self._handlers[self.state].get(frame.type)
             if handler is None:
@@ -156,11 +166,65 @@ class ServerConnection(FramedProtocol):
         expected = auth.client_mac(self.config.token, self.nonce, client_nonce)
         if not auth.macs_equal(mac, expected):
             self.server.log(f"{self.peer[0]}:{self.peer[1]}: authentication failed")
-            self.send("error", {"code": "auth_failed", "message": "authentication failed: wrong token"})
-            self.close()
+            # The same delay whatever was wrong, with nothing more read or
+            # answered meanwhile: no timing oracle, and no fast guessing.
+            self.state = State.REJECTED
+            self.slot.auth_failed()
+            assert self.transport is not None
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(self.guard.limits.auth_fail_delay, self._reject)
             return
         self.state = State.READY
         self.send("auth_ok", {"mac": auth.server_mac(self.config.token, self.nonce, client_nonce), **self.config.identity})
+        self._authenticated()
+
+    def _reject(self) -> None:
+        self.send("error", {"code": "auth_failed", "message": "authentication failed: wrong token"})
+        self.close()
+
+    def _auth_expired(self) -> None:
+        limit = self.guard.limits.auth_timeout
+        self.server.log(f"{self.peer[0]}:{self.peer[1]}: not authenticated within {limit:g} s; closing")
+        self.send("error", {"code": "auth_timeout", "message": f"not authenticated within {limit:g} s"})
+        self.close()
+
+    def _authenticated(self) -> None:
+        self.slot.authenticated(self.config.user)
+        if self.guard.limits.idle_timeout > 0:
+            self._idle_timer = asyncio.get_running_loop().call_later(self.guard.limits.idle_timeout, self._idle_check)
+
+    def _idle_check(self) -> None:
+        limit = self.guard.limits.idle_timeout
+        idle = time.monotonic() - self.last_active
+        if self.command is None and idle >= limit:
+            self.slot.end = "idle_timeout"
+            self.send("error", {"code": "idle_timeout", "message": f"closed after {limit:g} s idle"})
+            self.close()
+            return
+        self._idle_timer = asyncio.get_running_loop().call_later(limit if self.command is not None else limit - idle, self._idle_check)
+
+    def audit(self, event: str, **fields: object) -> None:
+        """Append a record about this connection to the audit log (if there is one).
+
+        Time, connection number, peer and user are filled in; a file transfer
+        adds ``path``, ``size`` and ``sha256``.
+        """
+        if self.guard.audit is not None:
+            started = fields.pop("started", None)
+            self.guard.audit.write(
+                event,
+                started if isinstance(started, float) else time.time(),
+                conn=self.slot.id,
+                peer=self.slot.peer_text,
+                user=self.slot.user,
+                **fields,
+            )
+
+    def _audit_command(self, **outcome: object) -> None:
+        record, self._command_audit = self._command_audit, {}
+        if record:
+            record["duration"] = round(time.monotonic() - record.pop("t0"), 6)  # type: ignore[operator]
+            self.audit("command", **record, **outcome)
 
     def _shell(self) -> ShellSession:
         if self.shell is None:
@@ -170,12 +234,24 @@ class ServerConnection(FramedProtocol):
 
     def _on_exec(self, frame: Frame) -> None:
         request = ExecRequest.from_frame(frame)
+        self.slot.commands += 1
+        asked = request.command.decode("utf-8", "surrogateescape")
+        self._command_audit = {"started": time.time(), "t0": time.monotonic(), "command": asked, "cwd": request.cwd or (self._shell().cwd if request.session else self.config.home), "bytes_in": 0}
+        try:
+            request, extra_env = self.guard.vet_command(request)
+        except CommandRefused as exc:
+            self._audit_command(refused=exc.code)
+            self.send("error", {"code": exc.code, "message": exc.message})
+            return
+        if extra_env:
+            self._command_audit["command"] = request.command.decode("utf-8", "surrogateescape")
+            self._command_audit["original_command"] = asked
         session = self._shell() if request.session else None
         env = self.base_env
         if session is not None:
             env = {os.fsencode(k): os.fsencode(v) for k, v in session.env.items()}
-        if request.env:
-            env = {**env, **{os.fsencode(k): os.fsencode(v) for k, v in request.env.items()}}
+        if request.env or extra_env:
+            env = {**env, **{os.fsencode(k): os.fsencode(v) for k, v in (request.env or {}).items()}, **extra_env}
         transport = self.transport
         assert transport is not None
         try:
@@ -195,11 +271,17 @@ class ServerConnection(FramedProtocol):
             )
         except OSError as exc:
             where = f" in {request.cwd}" if request.cwd else ""
+            self._audit_command(refused="spawn_failed")
             self.send("error", {"code": "spawn_failed", "message": f"cannot run command{where}: {exc.strerror or exc}"})
             return
         self.state = State.RUNNING
         if self.server.kill_leftovers:
             self.server.groups.add(self.command.pid)
+        self.guard.running += 1
+        self.command.reaped.add_done_callback(self._command_reaped)
+
+    def _command_reaped(self, _: object) -> None:
+        self.guard.running -= 1
 
     def _send_output(self, stream: str, data: bytes) -> None:
         self.send(stream, None, data)
@@ -207,7 +289,16 @@ class ServerConnection(FramedProtocol):
     def _command_exited(self, status: ExitStatus) -> None:
         self.command = None
         self.state = State.READY
+        self.last_active = time.monotonic()
         self.send("exit", status.to_fields())
+        self._audit_command(
+            exit_code=status.exit_code,
+            signal=status.signal,
+            timed_out=status.timed_out,
+            bytes_out=status.stdout_bytes + status.stderr_bytes,
+            stdout_bytes=status.stdout_bytes,
+            stderr_bytes=status.stderr_bytes,
+        )
 
     def _on_stdin(self, frame: Frame) -> None:
         eof = frame.get("eof", False)
@@ -216,6 +307,7 @@ class ServerConnection(FramedProtocol):
         if self.command is None:
             return
         if frame.payload:
+            self._command_audit["bytes_in"] += len(frame.payload)  # type: ignore[operator]
             self.command.feed_stdin(frame.payload)
         if eof:
             self.command.close_stdin()
@@ -246,6 +338,7 @@ class ServerConnection(FramedProtocol):
         State.AUTH: {"auth": _on_auth},
         State.READY: {"exec": _on_exec, "complete": _on_complete, "stdin": _ignore, "signal": _ignore},
         State.RUNNING: {"stdin": _on_stdin, "signal": _on_signal},
+        State.REJECTED: dict.fromkeys(MESSAGE_TYPES, _ignore),
     }
 
 
@@ -279,6 +372,9 @@ class Server:
         port: TCP port; 0 picks a free one (read it back from ``port``).
         token: the shared secret, or None to run without authentication.
         log: where one-line notices go (stderr by default).
+        guard: admission, limits, TLS, restricted mode and audit (see
+            ``rsh.guard``); the default has the default limits, plain TCP,
+            no restrictions and no audit log.
     """
 
     def __init__(
@@ -291,6 +387,7 @@ class Server:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         log: Callable[[str], None] | None = None,
         kill_leftovers: bool = False,
+        guard: Guard | None = None,
     ) -> None:
         self.host = host
         #: On close, also end what commands left running in the background
@@ -306,6 +403,8 @@ class Server:
         self.aborted: set[RunningCommand] = set()
         self._log = log
         self._server: asyncio.Server | None = None
+        self.guard = guard or Guard()
+        self.guard.log = self.log
 
     def log(self, message: str) -> None:
         """Write a one-line notice."""
@@ -318,7 +417,7 @@ class Server:
         """Start listening; ``port`` then holds the bound port."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: ServerConnection(self.config, self), self.host, self.port, reuse_address=True
+            lambda: Gate(self.guard, lambda slot: ServerConnection(self.config, self, slot)), self.host, self.port, reuse_address=True
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -342,7 +441,9 @@ class Server:
         """Stop listening, drop every connection and stop its command."""
         if self._server is not None:
             self._server.close()
+        self.guard.close()
         for conn in list(self.connections):
+            conn.slot.end = "server_stopped"
             conn.closed_by_peer(None)
             conn.close()
         # Let TERM, then KILL, take effect so no command outlives the server.

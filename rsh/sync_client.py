@@ -8,12 +8,19 @@ It speaks to the socket directly (no event loop), driving the same sans-I/O
 ``rsh.session`` as the asyncio client: a command then costs one send and the
 reads its answer needs, which is what keeps a loop of short commands close to
 running them locally (bench/latency.py).
+
+With TLS the handshake is done blocking, the server's certificate is checked
+against its pin, and only then does the socket turn non-blocking; from there
+an ``SSLSocket`` may want to read or write at any call (``SSLWant*Error``)
+and may hold decrypted bytes that poll() cannot see (``pending()``).
 """
 
 from __future__ import annotations
 
+import os
 import select
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,14 +31,19 @@ from .client import DEFAULT_PORT, STDIN_CHUNK, OutputCallback
 from .config import resolve_client_token
 from .errors import ConnectError, ConnectionLost, ProtocolError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
+from .known_hosts import ConfirmCallback, ServerPin
 from .result import CommandResult
 from .session import CommandRun, Handshake, connect_error_reason, exec_request
+from .tls import client_context, handshake_failure, silent_server_hint
 from .transport import TraceHook
 
 __all__ = ["Client", "connect"]
 
 # Keep at most this much queued stdin encoded ahead of the socket.
 _OUT_HIGH = 256 * 1024
+
+# "Not now" from a non-blocking socket; an SSLSocket says it with these too.
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class _FrameSocket:
@@ -73,6 +85,9 @@ class _FrameSocket:
                     refill = None  # all queued; only the socket is left
             if self.out:
                 self._write()  # usually all goes at once: no poll needed for it
+            if self.pending():
+                self._read()  # decrypted already: poll() would not wake for it
+                continue
             # Wake for writing while anything is left to send, queued or not.
             want_out = bool(self.out) or refill is not None
             if want_out != self._polling_out:
@@ -90,10 +105,14 @@ class _FrameSocket:
         if self.out:
             self._write()
 
+    def pending(self) -> bool:
+        """True when TLS holds decrypted bytes not yet read (the socket may look idle)."""
+        return isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
+
     def _write(self) -> None:
         try:
             n = self.sock.send(self.out)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             return
         except OSError as exc:
             self.failure = ConnectionLost(f"connection lost while sending: {exc.strerror or exc}")
@@ -105,7 +124,7 @@ class _FrameSocket:
         try:
             with self.decoder.get_buffer() as buf:
                 n = self.sock.recv_into(buf)
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             return
         except OSError as exc:
             self.failure = ConnectionLost(f"connection lost: {exc.strerror or exc}")
@@ -134,9 +153,12 @@ class Client:
         timeout: seconds allowed for connecting and authenticating.
         max_payload: the largest frame payload accepted from the server.
         trace: called with every frame sent and received (see ``rsh.trace``).
+        tls, fingerprint, known_hosts, accept_new, confirm: TLS and the
+            server's pin, as for ``AsyncClient.connect``.
 
     Raises:
-        ConnectError, AuthError, ProtocolError, ConnectionLost.
+        ConnectError, HostKeyChanged, UnknownHostKey, AuthError, ProtocolError,
+        ConnectionLost; ValueError for a malformed fingerprint.
     """
 
     def __init__(
@@ -148,10 +170,43 @@ class Client:
         timeout: float = 10.0,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         trace: TraceHook | None = None,
+        tls: bool | None = None,
+        fingerprint: str | None = None,
+        known_hosts: str | os.PathLike[str] | None = None,
+        accept_new: bool = False,
+        confirm: ConfirmCallback | None = None,
     ) -> None:
         where = f"{host}:{port}"
         if token is None:
             token = resolve_client_token(None)
+        pin = ServerPin(host, port, fingerprint=fingerprint, known_hosts=known_hosts, accept_new=accept_new, confirm=confirm)
+        use_tls = pin.wants_tls(tls)
+        #: The server's TLS fingerprint (it matched the pin), None without TLS.
+        self.fingerprint: str | None = None
+        sock = self._open(host, port, where, timeout, pin if use_tls else None)
+        if pin.asked:
+            # A person was asked, which may have outlasted the server's
+            # authentication deadline: start again on a fresh connection.
+            sock.close()
+            sock = self._open(host, port, where, timeout, ServerPin(host, port, fingerprint=self.fingerprint))
+        sock.setblocking(False)
+        self._conn = _FrameSocket(sock, max_payload, trace)
+        self.closed = False
+        handshake = Handshake(token, where)
+        try:
+            self._handshake(handshake, time.monotonic() + timeout)
+        except (ConnectError, ConnectionLost) as exc:
+            sock.close()
+            hint = silent_server_hint(use_tls, handshake.hello is not None)
+            if not hint:
+                raise
+            raise type(exc)(f"{exc}{hint}") from exc.__cause__
+        except BaseException:
+            sock.close()
+            raise
+
+    def _open(self, host: str, port: int, where: str, timeout: float, pin: ServerPin | None) -> socket.socket:
+        """Connect; with a *pin*, also do the TLS handshake (blocking) and check the pin, before any protocol byte."""
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except TimeoutError:
@@ -159,14 +214,24 @@ class Client:
         except OSError as exc:
             raise ConnectError(f"cannot connect to {where}: {connect_error_reason(exc)}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        self._conn = _FrameSocket(sock, max_payload, trace)
-        self.closed = False
+        if pin is None:
+            return sock
         try:
-            self._handshake(Handshake(token, where), time.monotonic() + timeout)
-        except BaseException:
+            tls = client_context().wrap_socket(sock, server_hostname=host)
+        except TimeoutError:
             sock.close()
+            raise ConnectError(f"cannot connect to {where}: TLS handshake timed out after {timeout:g}s") from None
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(handshake_failure(where, exc)) from None
+        try:
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            self.fingerprint = pin.check(der)
+        except BaseException:
+            tls.close()
             raise
+        return tls
 
     def _handshake(self, handshake: Handshake, deadline: float) -> None:
         conn = self._conn
@@ -187,7 +252,7 @@ class Client:
         conn.flush()
         while not conn.frames and conn.failure is None:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([conn.sock], [], [], left)[0]:
+            if not conn.pending() and (left <= 0 or not select.select([conn.sock], [], [], left)[0]):
                 raise ConnectError("the server did not complete the rsh handshake in time")
             conn._read()
         return conn.next_frame()

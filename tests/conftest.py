@@ -47,11 +47,24 @@ class ServerProcess:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
     def token(self) -> str:
         return self.token_file.read_text().strip()
+
+    @property
+    def fingerprint(self) -> str:
+        """The TLS fingerprint the server printed when it started."""
+        for line in self.log:
+            m = re.search(r"TLS fingerprint (SHA256:\S+)", line)
+            if m:
+                return m.group(1)
+        raise AssertionError("the server printed no TLS fingerprint: " + "".join(self.log))
+
+    @property
+    def audit_log(self) -> Path:
+        return Path(self.env["RSH_CONFIG_DIR"]) / "audit.log"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -84,9 +97,10 @@ def start_server(tmp: Path, *extra: str) -> ServerProcess:
         if not line:
             break
         server.log.append(line)
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        m = re.search(r"listening on (?:\[([^\]]+)\]|([\d.]+)):(\d+)", line)
         if m:
-            server.port = int(m.group(1))
+            server.host = m.group(1) or m.group(2)
+            server.port = int(m.group(3))
             break
     if not server.port:
         server.stop()
@@ -104,25 +118,37 @@ def start_server(tmp: Path, *extra: str) -> ServerProcess:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _isolated_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """In-process clients must not find the user's own token or history."""
-    tmp = tmp_path_factory.mktemp("home")
+def private_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the tests' own clients off the user's config (token, known_hosts) and history."""
+    path = tmp_path_factory.mktemp("client-config")
     saved = {k: os.environ.get(k) for k in ("RSH_CONFIG_DIR", "RSH_STATE_DIR", "RSH_TOKEN")}
-    os.environ["RSH_CONFIG_DIR"] = str(tmp / "config")
-    os.environ["RSH_STATE_DIR"] = str(tmp / "state")
+    os.environ["RSH_CONFIG_DIR"] = str(path)
+    os.environ["RSH_STATE_DIR"] = str(path / "state")
     os.environ.pop("RSH_TOKEN", None)
-    yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    try:
+        yield path
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One authenticated server shared by the tests that only need one."""
     s = start_server(tmp_path_factory.mktemp("server"))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One authenticated TLS server on loopback (``--tls``) shared by the tests that only need one."""
+    s = start_server(tmp_path_factory.mktemp("tls-server"), "--tls")
     try:
         yield s
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from collections import deque
 from typing import Any
 
@@ -13,8 +14,12 @@ from rsh.frames import Frame, FrameDecoder, encode_frame
 class RawPeer:
     """Speaks frames over a plain socket, one call at a time."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1", *, tls: bool = False) -> None:
         self.sock = socket.create_connection((host, port), timeout=15)
+        if tls:
+            from rsh.tls import client_context
+
+            self.sock = client_context().wrap_socket(self.sock)
         self.decoder = FrameDecoder()
         self.frames: deque[Frame] = deque()
         self.hello = self.recv()
@@ -31,7 +36,7 @@ class RawPeer:
         while not self.frames:
             try:
                 data = self.sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLEOFError):
                 data = b""
             if not data:
                 return None

@@ -1,0 +1,217 @@
+"""End to end: --allow/--deny, the audit log's contents, restricted mode."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import rsh
+from rsh.errors import RemoteError
+
+from .conftest import ServerProcess, rsh_argv, start_server, wait_until
+from .rawpeer import RawPeer
+
+
+@pytest.fixture
+def make_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    started: list[ServerProcess] = []
+
+    def make(*extra: str) -> ServerProcess:
+        s = start_server(tmp_path / f"s{len(started)}", *extra)
+        started.append(s)
+        return s
+
+    try:
+        yield make
+    finally:
+        for s in started:
+            s.stop()
+
+
+def records(server: ServerProcess, event: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    lines = server.audit_log.read_text().splitlines() if server.audit_log.exists() else []
+    return [r for r in map(json.loads, lines) if event is None or r["event"] == event]
+
+
+def cli(server: ServerProcess, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        rsh_argv("exec", *args),
+        env={**server.env, "RSH_TOKEN": server.token},
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def closed_unread(host: str, port: int, source: str | None = None) -> bool:
+    """True when the server drops the connection without a single byte (no hello)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        if source:
+            sock.bind((source, 0))
+        sock.settimeout(30)
+        sock.connect((host, port))
+        try:
+            return sock.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+
+
+# -- --allow / --deny ----------------------------------------------------------------
+
+
+def test_deny_closes_before_anything_is_read(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    s = make_server("--deny", "127.0.0.0/8")
+    marker = tmp_path / "marker"
+    assert closed_unread(s.host, s.port)
+    r = cli(s, s.address, "--", f"touch '{marker}'")
+    assert r.returncode == 255 and r.stderr.count(b"\n") == 1 and not marker.exists()
+    assert wait_until(lambda: [x["end"] for x in records(s, "connection")] == ["denied", "denied"])
+    assert all(x["duration"] == 0.0 and "user" not in x for x in records(s, "connection"))
+
+
+def test_allow_admits_only_the_listed_source(make_server) -> None:  # type: ignore[no-untyped-def]
+    s = make_server("--allow", "127.0.0.2/32", "--allow", "10.0.0.0/8")
+    assert closed_unread(s.host, s.port)  # from 127.0.0.1: not on the list
+    with socket.socket() as sock:  # from 127.0.0.2: gets its hello
+        sock.bind(("127.0.0.2", 0))
+        sock.settimeout(30)
+        sock.connect((s.host, s.port))
+        assert b'"type":"hello"' in sock.recv(65536)
+
+
+def test_deny_beats_allow(make_server) -> None:  # type: ignore[no-untyped-def]
+    s = make_server("--allow", "127.0.0.0/8", "--deny", "127.0.0.3")
+    assert closed_unread(s.host, s.port, source="127.0.0.3")
+    with rsh.connect(s.host, s.port, s.token) as c:
+        assert c.run("echo in").stdout == b"in\n"
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+def test_ipv6_allow_and_deny(make_server) -> None:  # type: ignore[no-untyped-def]
+    denied = make_server("--host", "::1", "--deny", "::1/128")
+    assert denied.host == "::1" and closed_unread("::1", denied.port)
+    allowed = make_server("--host", "::1", "--allow", "::1", "--deny", "127.0.0.0/8")
+    with rsh.connect("::1", allowed.port, allowed.token) as c:
+        assert c.run("echo six").stdout == b"six\n"
+
+
+def test_bad_address_is_a_usage_error(tmp_path: Path) -> None:
+    from .conftest import rsh_env
+
+    r = subprocess.run(rsh_argv("serve", "--port", "0", "--allow", "localhost"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.returncode == 2 and b"not an IP address or CIDR range" in r.stderr
+
+
+# -- the audit log -------------------------------------------------------------------------
+
+
+def test_audit_log_records_connections_and_commands(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    audit = tmp_path / "logs" / "audit.jsonl"
+    s = make_server("--audit-log", str(audit), "--auth-fail-delay", "0.1")
+    assert f"audit log: {audit}" in "".join(s.log)
+    with rsh.connect(s.host, s.port, s.token) as c:
+        c.run("printf out; printf errr >&2; exit 3", cwd=str(tmp_path))
+        c.run("cat >/dev/null", input=b"x" * 100_000)
+        c.run("kill -TERM $$")
+        with pytest.raises(RemoteError):
+            c.run("true", cwd="/nonexistent")
+    with RawPeer(s.port) as p:
+        p.authenticate("wrong")
+    assert r_cli(s).returncode == 0
+    assert wait_until(lambda: len([x for x in _read(audit) if x["event"] == "connection"]) == 3)
+    s.stop()
+
+    text = audit.read_text()
+    assert s.token not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    conns = [x for x in lines if x["event"] == "connection"]
+    cmds = [x for x in lines if x["event"] == "command"]
+    assert all(x["time"].endswith("Z") and isinstance(x["conn"], int) for x in lines)
+
+    first = cmds[0]
+    assert first["command"] == "printf out; printf errr >&2; exit 3" and first["cwd"] == str(tmp_path)
+    assert (first["exit_code"], first["signal"], first["stdout_bytes"], first["stderr_bytes"], first["bytes_out"]) == (3, None, 3, 4, 7)
+    assert first["user"] and first["peer"].startswith("127.0.0.1:") and first["duration"] >= 0
+    assert cmds[1]["bytes_in"] == 100_000 and cmds[1]["exit_code"] == 0
+    assert cmds[2]["signal"] == 15 and cmds[2]["exit_code"] is None
+    assert cmds[3]["refused"] == "spawn_failed" and cmds[3]["cwd"] == "/nonexistent"
+    assert cmds[4]["command"] == "echo via cli"
+
+    api, failed, via_cli = conns
+    assert api["authenticated"] and api["commands"] == 4 and api["end"] == "closed" and api["tls"] is False
+    assert api["bytes_in"] > 100_000 and api["bytes_out"] > 0 and api["conn"] == first["conn"]
+    assert not failed["authenticated"] and failed["user"] is None and failed["end"] == "auth_failed"
+    assert via_cli["commands"] == 1 and via_cli["conn"] == cmds[4]["conn"]
+
+
+def _read(path: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def r_cli(s: ServerProcess) -> subprocess.CompletedProcess[bytes]:
+    return cli(s, s.address, "--", "echo via cli")
+
+
+def test_audit_log_default_is_in_the_config_dir_and_private(make_server) -> None:  # type: ignore[no-untyped-def]
+    s = make_server()
+    with rsh.connect(s.host, s.port, s.token) as c:
+        c.run("true")
+    assert wait_until(lambda: len(records(s, "connection")) == 1)
+    assert s.audit_log.stat().st_mode & 0o777 == 0o600
+
+
+# -- restricted mode ----------------------------------------------------------------------------
+
+
+def test_allow_command_runs_only_matching_commands(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "marker"
+    s = make_server("--allow-command", "echo *", "--allow-command", "uname")
+    assert "restricted: only commands matching 'echo *', 'uname'" in "".join(s.log)
+    assert cli(s, s.address, "--", "echo", "allowed").stdout == b"allowed\n"
+    assert cli(s, s.address, "--", "uname").returncode == 0
+    for attempt in (f"echo hi; touch '{marker}'", f"echo $(touch {marker})", f"touch {marker}", "uname -a"):
+        r = cli(s, s.address, "--", attempt)
+        assert r.returncode == 255, attempt
+        assert r.stdout == b"" and r.stderr.count(b"\n") == 1 and r.stderr.startswith(b"rsh: command not allowed")
+    assert not marker.exists()
+    with rsh.connect(s.host, s.port, s.token) as c:
+        with pytest.raises(RemoteError) as info:
+            c.run("echo x", env={"LD_PRELOAD": "/tmp/evil.so"})
+        assert info.value.code == "not_allowed"
+        with pytest.raises(RemoteError):
+            c.run("echo x", cwd="/tmp")
+        assert c.run("echo still usable").stdout == b"still usable\n"
+    assert wait_until(lambda: sum(x.get("refused") == "not_allowed" for x in records(s, "command")) == 6)
+
+
+def test_force_command_runs_instead_and_sees_the_original(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "marker"
+    s = make_server("--force-command", 'printf "asked: %s\\n" "$RSH_ORIGINAL_COMMAND"; echo forced')
+    r = cli(s, s.address, "--", f"touch '{marker}'")
+    assert (r.returncode, r.stdout) == (0, f"asked: touch '{marker}'\nforced\n".encode())
+    assert not marker.exists()
+    assert wait_until(lambda: len(records(s, "command")) == 1)
+    (rec,) = records(s, "command")
+    assert rec["original_command"] == f"touch '{marker}'" and rec["command"].startswith("printf")
+
+
+def test_force_and_allow_command_do_not_combine(tmp_path: Path) -> None:
+    from .conftest import rsh_env
+
+    r = subprocess.run(rsh_argv("serve", "--port", "0", "--force-command", "a", "--allow-command", "b"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.returncode == 2 and b"cannot be combined" in r.stderr
