@@ -22,17 +22,22 @@ def env(tmp: str) -> dict[str, str]:
 class Server:
     """``rsh serve`` on a free loopback port, for one benchmark."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
         self.tmp = tempfile.mkdtemp(prefix="rsh-bench-")
         self.token_file = os.path.join(self.tmp, "token")
         self.env = env(self.tmp)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rsh", "serve", "--port", "0", "--token-file", self.token_file],
+            [sys.executable, "-m", "rsh", "serve", "--port", "0", "--token-file", self.token_file, *extra],
             stderr=subprocess.PIPE,
             env=self.env,
         )
         assert self.proc.stderr is not None
+        #: The TLS fingerprint the server printed (None without --tls).
+        self.fingerprint: str | None = None
         for line in self.proc.stderr:
+            m = re.search(rb"TLS fingerprint (SHA256:\S+)", line)
+            if m:
+                self.fingerprint = m.group(1).decode()
             m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", line)
             if m:
                 self.port = int(m.group(1))

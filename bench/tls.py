@@ -1,0 +1,168 @@
+"""What TLS costs: 1 GiB of output and per-command latency with TLS on, as
+ratios to TLS off (and to ssh on loopback when an sshd answers there), all
+measured in the same run.
+
+Two servers on 127.0.0.1, one plain and one with ``--tls``; runs alternate
+between them so drift on a noisy machine hits both alike.
+
+    python bench/tls.py [--size 1G] [--runs 3] [--count 1000]
+
+Throughput is ``rsh exec HOST -- head -c SIZE /dev/zero`` into /dev/null
+(the whole client process, startup included).  Latency is sequential
+``true`` commands on one open connection of the blocking client, and the
+cost of a new connection (connect, TLS handshake, authentication).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import Server
+
+import rsh
+
+
+def stream(server: Server, cmd: str) -> float:
+    extra = ["--fingerprint", server.fingerprint] if server.fingerprint else []
+    argv = [sys.executable, "-m", "rsh", "exec", "--token-file", server.token_file, *extra, f"127.0.0.1:{server.port}", "--", cmd]
+    t0 = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, env=server.env, check=True)
+    return time.perf_counter() - t0
+
+
+def connect(server: Server) -> rsh.Client:
+    return rsh.connect("127.0.0.1", server.port, server.token, fingerprint=server.fingerprint)
+
+
+def per_command(client: rsh.Client, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        client.run("true")
+    return (time.perf_counter() - t0) / n
+
+
+def per_connect(server: Server, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        connect(server).close()
+    return (time.perf_counter() - t0) / n
+
+
+class Ssh:
+    """``ssh localhost`` with its default cipher, when it works without a password."""
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self.dir = tempfile.mkdtemp(prefix="rsh-bench-ssh-")
+        self.base = [
+            "ssh",
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=accept-new",
+            "-o", f"UserKnownHostsFile={self.dir}/known_hosts",
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPath={self.dir}/control",
+            "-o", "ControlPersist=120",
+            "localhost",
+        ]  # fmt: skip
+        if shutil.which("ssh") is None:
+            self.reason = "no ssh client"
+        elif shutil.which("sshd") is None and not os.path.exists("/usr/sbin/sshd"):
+            self.reason = "no sshd installed on this machine"
+        else:
+            r = subprocess.run([*self.base, "true"], capture_output=True, timeout=30)
+            if r.returncode != 0:
+                last = (r.stderr.decode(errors="replace").strip().splitlines() or ["no reason given"])[-1]
+                self.reason = f"ssh localhost did not log in non-interactively: {last}"
+
+    @property
+    def available(self) -> bool:
+        return not self.reason
+
+    def stream(self, cmd: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([*self.base, cmd], stdout=subprocess.DEVNULL, check=True)
+        return time.perf_counter() - t0
+
+    def per_command(self, n: int) -> float:
+        # Over the one multiplexed (ControlMaster) connection, the closest ssh has to an open session.
+        t0 = time.perf_counter()
+        for _ in range(n):
+            subprocess.run([*self.base, "true"], check=True)
+        return (time.perf_counter() - t0) / n
+
+    def close(self) -> None:
+        if self.available:
+            subprocess.run([*self.base[:-1], "-O", "exit", "localhost"], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="1G", help="head -c SIZE (default 1G)")
+    ap.add_argument("--runs", type=int, default=3, help="streaming runs per side (median)")
+    ap.add_argument("--count", type=int, default=1000, help="sequential commands per side")
+    ap.add_argument("--connects", type=int, default=200, help="new connections per side")
+    ap.add_argument("--rounds", type=int, default=4, help="alternate plain and TLS this many times")
+    args = ap.parse_args()
+    cmd = f"head -c {args.size} /dev/zero"
+    mib = {"K": 1 / 1024, "M": 1, "G": 1024}.get(args.size[-1].upper(), 1 / 2**20) * float(args.size.rstrip("KMGkmg"))
+
+    plain, tls = Server(), Server("--tls")
+    ssh = Ssh()
+    try:
+        streams: dict[str, list[float]] = {"plain": [], "tls": [], "ssh": []}
+        for _ in range(args.runs):
+            streams["plain"].append(stream(plain, cmd))
+            streams["tls"].append(stream(tls, cmd))
+            if ssh.available:
+                streams["ssh"].append(ssh.stream(cmd))
+        lat: dict[str, float] = {"plain": 0.0, "tls": 0.0, "ssh": 0.0}
+        conn: dict[str, float] = {"plain": 0.0, "tls": 0.0}
+        per = max(1, args.count // args.rounds)
+        with connect(plain) as pc, connect(tls) as tc:
+            pc.run("true")
+            tc.run("true")
+            for _ in range(args.rounds):
+                lat["plain"] += per_command(pc, per) / args.rounds
+                lat["tls"] += per_command(tc, per) / args.rounds
+                conn["plain"] += per_connect(plain, max(1, args.connects // args.rounds)) / args.rounds
+                conn["tls"] += per_connect(tls, max(1, args.connects // args.rounds)) / args.rounds
+        if ssh.available:
+            lat["ssh"] = ssh.per_command(min(per, 200))
+        rss = {"plain": plain.peak_rss_mib(), "tls": tls.peak_rss_mib()}
+    finally:
+        plain.stop()
+        tls.stop()
+        ssh.close()
+
+    med = {k: statistics.median(v) for k, v in streams.items() if v}
+    print(f"streaming {args.size} of output through `rsh exec` to /dev/null, median of {args.runs} runs")
+    print(f"  TLS off : {med['plain']:6.2f} s  {mib / med['plain']:7.0f} MiB/s")
+    print(f"  TLS on  : {med['tls']:6.2f} s  {mib / med['tls']:7.0f} MiB/s")
+    print(f"  throughput TLS on / off  : {med['plain'] / med['tls']:5.2f}")
+    if "ssh" in med:
+        print(f"  ssh     : {med['ssh']:6.2f} s  {mib / med['ssh']:7.0f} MiB/s")
+        print(f"  throughput TLS on / ssh  : {med['ssh'] / med['tls']:5.2f}")
+    print(f"{per * args.rounds} sequential `true` on one open connection (blocking client)")
+    print(f"  TLS off : {lat['plain'] * 1000:6.3f} ms each")
+    print(f"  TLS on  : {lat['tls'] * 1000:6.3f} ms each")
+    print(f"  latency TLS on / off     : {lat['tls'] / lat['plain']:5.2f}")
+    if ssh.available:
+        print(f"  ssh (ControlMaster) : {lat['ssh'] * 1000:6.3f} ms each")
+        print(f"  latency TLS on / ssh     : {lat['tls'] / lat['ssh']:5.2f}")
+    print(f"new connection (connect, handshake, auth), {max(1, args.connects // args.rounds) * args.rounds} each")
+    print(f"  TLS off : {conn['plain'] * 1000:6.3f} ms   TLS on : {conn['tls'] * 1000:6.3f} ms   ratio {conn['tls'] / conn['plain']:5.2f}")
+    print(f"peak server RSS: TLS off {rss['plain']:.1f} MiB, TLS on {rss['tls']:.1f} MiB")
+    if not ssh.available:
+        print(f"ssh: not measured ({ssh.reason})")
+
+
+if __name__ == "__main__":
+    main()
