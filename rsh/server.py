@@ -324,7 +324,10 @@ class ServerConnection(FramedProtocol):
         if kind not in ("command", "path") or not isinstance(prefix, str) or not isinstance(req_id, int):
             raise ProtocolError("complete frame: 'kind' must be command or path, 'prefix' a string, 'id' an integer", code="bad_field")
         shell = self._shell()
-        if kind == "command":
+        items: list[str]
+        if self.guard.policy:
+            items = []  # restricted mode: no view of the server's commands or files
+        elif kind == "command":
             items = complete_commands(prefix, shell.env.get("PATH", os.defpath))
         else:
             items = complete_paths(prefix, shell.cwd, shell.env.get("HOME", self.config.home))
