@@ -206,8 +206,10 @@ class ServerConnection(FramedProtocol):
     def audit(self, event: str, **fields: object) -> None:
         """Append a record about this connection to the audit log (if there is one).
 
-        Time, connection number, peer and user are filled in; a file transfer
-        adds ``path``, ``size`` and ``sha256``.
+        Time, connection number, peer and user are filled in; ``started``
+        (a ``time.time()``) sets the record's time, else it is now.  A file
+        transfer adds ``path``, ``size`` and ``sha256``, e.g.
+        ``self.audit("put", started=t0, path=..., size=..., sha256=..., duration=...)``.
         """
         if self.guard.audit is not None:
             started = fields.pop("started", None)
