@@ -589,8 +589,8 @@ class Gate(asyncio.Protocol):
         conn.connection_made(tls)
         for chunk in holder.early:
             _feed(conn, chunk)
-        if holder.eof:
-            conn.eof_received()
+        if holder.eof and not conn.eof_received():
+            tls.close()  # what asyncio does when eof_received() says so
 
 
 def _feed(proto: asyncio.BufferedProtocol, data: bytes) -> None:

@@ -206,8 +206,10 @@ class ServerConnection(FramedProtocol):
     def audit(self, event: str, **fields: object) -> None:
         """Append a record about this connection to the audit log (if there is one).
 
-        Time, connection number, peer and user are filled in; a file transfer
-        adds ``path``, ``size`` and ``sha256``.
+        Time, connection number, peer and user are filled in; ``started``
+        (a ``time.time()``) sets the record's time, else it is now.  A file
+        transfer adds ``path``, ``size`` and ``sha256``, e.g.
+        ``self.audit("put", started=t0, path=..., size=..., sha256=..., duration=...)``.
         """
         if self.guard.audit is not None:
             started = fields.pop("started", None)
@@ -324,7 +326,10 @@ class ServerConnection(FramedProtocol):
         if kind not in ("command", "path") or not isinstance(prefix, str) or not isinstance(req_id, int):
             raise ProtocolError("complete frame: 'kind' must be command or path, 'prefix' a string, 'id' an integer", code="bad_field")
         shell = self._shell()
-        if kind == "command":
+        items: list[str]
+        if self.guard.policy:
+            items = []  # restricted mode: no view of the server's commands or files
+        elif kind == "command":
             items = complete_commands(prefix, shell.env.get("PATH", os.defpath))
         else:
             items = complete_paths(prefix, shell.cwd, shell.env.get("HOME", self.config.home))

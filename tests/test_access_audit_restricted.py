@@ -215,3 +215,29 @@ def test_force_and_allow_command_do_not_combine(tmp_path: Path) -> None:
 
     r = subprocess.run(rsh_argv("serve", "--port", "0", "--force-command", "a", "--allow-command", "b"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.returncode == 2 and b"cannot be combined" in r.stderr
+
+
+def test_restricted_mode_completes_nothing_and_vets_session_commands(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "marker"
+    s = make_server("--allow-command", "echo *")
+    with RawPeer(s.port) as p:
+        assert p.authenticate(s.token).type == "auth_ok"  # type: ignore[union-attr]
+        for kind, prefix in (("command", "l"), ("path", "/")):
+            p.send("complete", {"id": 7, "kind": kind, "prefix": prefix})
+            reply = p.recv()
+            assert reply is not None and reply.type == "completions" and reply.get("items") == []
+        # The prompt's session commands are vetted like any other.
+        p.send("exec", {"session": True}, f"touch '{marker}'".encode())
+        reply = p.recv()
+        assert reply is not None and (reply.type, reply.get("code")) == ("error", "not_allowed")
+        p.send("exec", {"session": True}, b"echo in a session")
+        assert [f.payload for f in (p.recv(), p.recv())][0] == b"in a session\n"
+    assert not marker.exists()
+
+
+def test_completion_still_works_unrestricted(server: ServerProcess) -> None:
+    with RawPeer(server.port) as p:
+        p.authenticate(server.token)
+        p.send("complete", {"id": 1, "kind": "path", "prefix": "/"})
+        reply = p.recv()
+        assert reply is not None and "/tmp/" in reply.get("items")

@@ -332,3 +332,25 @@ def test_exec_imports_no_cryptography(tmp_path: Path) -> None:
     code = "import sys, rsh.cli, rsh.exec_cli, rsh.client, rsh.sync_client; print('cryptography' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"False\n"
+
+
+def test_prompt_over_tls_asks_then_runs(tls_server: ServerProcess, tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    from .test_prompt import PROMPT
+
+    env = rsh_env(tmp_path / "client", TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", RSH_TOKEN=tls_server.token)
+    argv = rsh_argv("connect", "--tls", tls_server.address)
+    child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8", timeout=30, dimensions=(40, 200))
+    try:
+        child.expect(r"\(yes/no/\[fingerprint\]\)\? ")
+        child.sendline(tls_server.fingerprint)  # pasting the fingerprint is a yes
+        child.expect(PROMPT)
+        child.sendline("echo from the tls prompt")
+        child.expect("from the tls prompt\r\n")
+        child.expect(PROMPT)
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert (tmp_path / "client" / "config" / "known_hosts").read_text() == f"{tls_server.address} {tls_server.fingerprint}\n"
