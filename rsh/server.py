@@ -271,10 +271,13 @@ class ServerConnection(FramedProtocol):
                 on_exit=self._command_exited,
                 session=session,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            # ValueError: a NUL byte in the command or environment, which
+            # no exec can carry.
             where = f" in {request.cwd}" if request.cwd else ""
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self._audit_command(refused="spawn_failed")
-            self.send("error", {"code": "spawn_failed", "message": f"cannot run command{where}: {exc.strerror or exc}"})
+            self.send("error", {"code": "spawn_failed", "message": f"cannot run command{where}: {reason}"})
             return
         self.state = State.RUNNING
         if self.server.kill_leftovers:

@@ -55,6 +55,8 @@ def exec_request(
         raise TypeError(f"command must be a str, bytes or a list of str, not {type(command).__name__}")
     if not raw.strip():
         raise ValueError("the command is empty")
+    if b"\0" in raw:
+        raise ValueError("the command contains a NUL byte, which no shell can be given")
     return ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding, session)
 
 

@@ -219,3 +219,16 @@ def test_no_descriptors_leak_across_many_commands(own_server: ServerProcess) -> 
     for pid in background:
         os.kill(pid, 9)
     assert after == before
+
+
+def test_nul_in_a_command_is_refused_and_the_connection_survives(server: ServerProcess) -> None:
+    with RawPeer(server.port) as p:
+        p.authenticate(server.token)
+        p.send("exec", None, b"echo a\0b")
+        reply = p.recv()
+        assert reply is not None and (reply.type, reply.get("code")) == ("error", "spawn_failed")
+        p.send("exec", None, b"echo fine")
+        frames = [p.recv() for _ in range(2)]
+        assert [f.type for f in frames if f] == ["stdout", "exit"]
+    with rsh.connect(server.host, server.port, token=server.token) as c, pytest.raises(ValueError):
+        c.run("echo a\0b")
