@@ -30,7 +30,7 @@ EXIT_RSH_ERROR = 255
 #: The command line was wrong.
 EXIT_USAGE = 2
 
-SUBCOMMANDS = ("serve", "exec", "demo")
+SUBCOMMANDS = ("serve", "exec", "put", "get", "demo")
 
 
 def _error(message: str) -> None:
@@ -40,6 +40,13 @@ def _error(message: str) -> None:
 def _add_client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-file", metavar="PATH", help="read the token from PATH (default: $RSH_TOKEN, then ~/.config/rsh/token)")
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="give up connecting after SECONDS (default 10)")
+
+
+def _add_transfer_options(p: argparse.ArgumentParser) -> None:
+    _add_client_options(p)
+    p.add_argument("-r", "--recursive", action="store_true", help="copy directories: structure, modes, mtimes, symlinks as links")
+    p.add_argument("--resume", action="store_true", help="keep partial data if interrupted, and continue from what an earlier --resume kept")
+    p.add_argument("address", metavar="HOST[:PORT]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     p = sub.add_parser(
+        "put",
+        help="copy files to HOST, like 'scp LOCAL HOST:REMOTE'",
+        description="Copy LOCAL files to REMOTE on HOST. Every file's SHA-256 is verified before it appears under its name; "
+        "REMOTE is relative to the server's home directory. Several LOCALs need REMOTE to be a directory. '-' as LOCAL reads stdin.",
+    )
+    _add_transfer_options(p)
+    p.add_argument("paths", nargs="+", metavar="LOCAL... REMOTE")
+
+    p = sub.add_parser(
+        "get",
+        help="copy files from HOST, like 'scp HOST:REMOTE LOCAL'",
+        description="Copy REMOTE files on HOST to LOCAL. Every file's SHA-256 is verified before it appears under its name; "
+        "REMOTE is relative to the server's home directory. Several REMOTEs need LOCAL to be a directory. '-' as LOCAL writes to stdout.",
+    )
+    _add_transfer_options(p)
+    p.add_argument("paths", nargs="+", metavar="REMOTE... LOCAL")
+
+    p = sub.add_parser(
         "demo",
         help="watch TCP 'sticky packets' happen, and framing fix them",
         description="Teaching demos on 127.0.0.1, no server needed. Without NAME, list them.",
@@ -92,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.subcommand == "exec":
             return _exec(args, parser)
+        if args.subcommand in ("put", "get"):
+            return _transfer(args)
         if args.subcommand == "demo":
             from .demo import main as demo_main
 
@@ -192,6 +219,23 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         connect_timeout=args.connect_timeout,
         trace=make_tracer(sys.stderr) if args.trace else None,
     )
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    if len(args.paths) < 2:
+        what = "LOCAL... REMOTE" if args.subcommand == "put" else "REMOTE... LOCAL"
+        _error(f"{args.subcommand} needs at least two paths: {what}")
+        return EXIT_USAGE
+    try:
+        host, port = parse_address(args.address)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    token = resolve_client_token(args.token_file)
+    from .transfer_cli import run_get, run_put
+
+    run = run_put if args.subcommand == "put" else run_get
+    return run(host, port, token, args.paths, recursive=args.recursive, resume=args.resume, connect_timeout=args.connect_timeout)
 
 
 def _stdin_is_data() -> bool:

@@ -45,6 +45,19 @@ MESSAGE_TYPES = frozenset(
         "signal",
         "exit",
         "error",
+        # File transfer (docs/protocol.md, "Transfers"; rsh.transfer).
+        "put",
+        "get",
+        "file",
+        "dir",
+        "symlink",
+        "ready",
+        "resume",
+        "data",
+        "file_end",
+        "ok",
+        "end",
+        "done",
     }
 )
 
