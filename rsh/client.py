@@ -81,8 +81,13 @@ class _ClientProtocol(FramedProtocol):
         self._wake()
 
     def protocol_error(self, exc: ProtocolError) -> None:
-        self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
-        self.send_error_and_close(exc)
+        if exc.code == "truncated":
+            # The server went away mid-frame: a lost connection, not nonsense.
+            self.failure = ConnectionLost("connection closed by server in the middle of a frame")
+            self.close()
+        else:
+            self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
+            self.send_error_and_close(exc)
         self._wake()
 
     def closed_by_peer(self, exc: Exception | None) -> None:

@@ -143,7 +143,12 @@ class _FrameSocket:
         try:
             frames = self.decoder.buffer_updated(n)
         except ProtocolError as exc:
-            self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
+            if exc.code == "truncated":
+                # The server went away mid-frame (a crash, a cut cable): a lost
+                # connection, not a server speaking nonsense.
+                self.failure = ConnectionLost("connection closed by server in the middle of a frame")
+            else:
+                self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
             return
         if n == 0:
             self.failure = ConnectionLost("connection closed by server")
