@@ -16,8 +16,8 @@ import select
 import socket
 import time
 from collections import deque
-from itertools import islice
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
 from types import TracebackType
 from typing import Any, BinaryIO
 

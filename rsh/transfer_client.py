@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import BinaryIO, Union
+from typing import BinaryIO, cast
 
 from .errors import ConnectionLost, TransferFailed
 from .transfer import GetRequest, PutRequest, TransferResult
@@ -20,9 +20,9 @@ from .transfer_send import PathSource, ProgressCallback, Source, StreamSource
 __all__ = ["LocalPath", "Sources", "put_plan", "get_requests", "make_receiver", "checked", "lost"]
 
 #: A local file or directory.
-LocalPath = Union[str, "os.PathLike[str]"]
+LocalPath = str | os.PathLike[str]
 #: What ``put`` accepts: one path, several, or a readable binary stream.
-Sources = Union[LocalPath, Sequence[LocalPath], BinaryIO]
+Sources = LocalPath | Sequence[LocalPath] | BinaryIO
 
 
 def _is_stream(obj: object) -> bool:
@@ -39,12 +39,14 @@ def put_plan(local: Sources, remote: str, *, recursive: bool, resume: bool, cwd:
     """
     if not remote:
         raise ValueError("the remote path is empty")
-    if _is_stream(local):
-        sources: list[Source] = [StreamSource(local)]  # type: ignore[arg-type]
+    sources: list[Source]
+    if isinstance(local, (str, os.PathLike)):
+        sources = [PathSource(os.getcwd(), os.fspath(local), recursive=recursive)]
+    elif _is_stream(local):
+        sources = [StreamSource(cast(BinaryIO, local))]
     else:
-        paths = [local] if isinstance(local, (str, os.PathLike)) else list(local)  # type: ignore[arg-type]
-        base = os.getcwd()
-        sources = [PathSource(base, os.fspath(p), recursive=recursive) for p in paths]
+        paths = cast("Sequence[LocalPath]", local)
+        sources = [PathSource(os.getcwd(), os.fspath(p), recursive=recursive) for p in paths]
     if not sources:
         raise ValueError("no local file to put")
     into = len(sources) > 1

@@ -90,27 +90,61 @@ class _Refused(Exception):
         self.failure = failure
 
 
-class _Incoming:
-    """A file being received into a temporary (or partial) file.
+class _Sink:
+    """Where one file's data goes while it arrives, with its running hash.
 
     The three ways out: ``commit`` (verified: give it its name), ``discard``
     (remove every trace) and ``keep`` (interrupted resume: leave the partial).
     """
 
-    def __init__(self, parent_fd: int, name: str, display: str, entry: Entry, *, resume: bool) -> None:
+    #: The file written to (-1 when it is not a file).
+    fd = -1
+
+    def __init__(self, entry: Entry, display: str) -> None:
         self.entry = entry
         self.display = display
-        self.name = name
         self.hash = hashlib.sha256()
         self.pos = 0
         #: Bytes already in a partial file from an interrupted transfer.
         self.have = 0
+        #: Bytes of the partial the sender agreed to keep.
+        self.resumed = 0
         #: A resume offer went out; the sender's `resume` has not come yet.
         self.offer_pending = False
         #: We reported a failure early; the rest of the data is discarded.
         self.failed = False
-        #: Bytes of the partial the sender agreed to keep.
-        self.resumed = 0
+
+    def write(self, data: bytes) -> None:
+        """Append *data* and add it to the running hash."""
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Throw away partial data: the sender's file has changed since."""
+        raise NotImplementedError
+
+    def continue_from(self, outcome: PrefixHash) -> None:
+        """Adopt the hash of the partial's first bytes (from a prefix-hash job)."""
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        """The data is verified: put it in place."""
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        """Remove every trace of the file."""
+        raise NotImplementedError
+
+    def keep(self) -> None:
+        """Leave the partial file for a later resume."""
+        raise NotImplementedError
+
+
+class _TempFile(_Sink):
+    """A file received into a temporary (or, resuming, a partial) file next to its destination."""
+
+    def __init__(self, parent_fd: int, name: str, display: str, entry: Entry, *, resume: bool) -> None:
+        super().__init__(entry, display)
+        self.name = name
         self.temp_name: str | None = None
         # Our own handle on the directory: it must outlive the receiver
         # moving on to open other directories.
@@ -139,31 +173,30 @@ class _Incoming:
 
     def _open_partial(self) -> None:
         self.temp_name = partial_name(self.name)
-        self.fd = os.open(self.temp_name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir_fd)
+        fd = os.open(self.temp_name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir_fd)
         try:
-            st = os.fstat(self.fd)
+            st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.EEXIST, f"{self.temp_name} is in the way and is not a regular file")
             # Two transfers appending to one partial would interleave garbage;
             # the lock goes away with its holder, however that ends.
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(self.fd)
+            os.close(fd)
             raise _Refused(Failure(self.display, "busy", "another transfer to this file is in progress")) from None
         except BaseException:
-            os.close(self.fd)
+            os.close(fd)
             raise
+        self.fd = fd
         self.have = st.st_size
 
     def restart(self) -> None:
-        """Throw away the partial data: the sender's file has changed since."""
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
         self.hash = hashlib.sha256()
         self.pos = 0
 
     def continue_from(self, outcome: PrefixHash) -> None:
-        """Adopt the hash of the partial's first bytes (computed by a prefix-hash job)."""
         if outcome is None:
             self.have = 0
             self.restart()
@@ -174,7 +207,6 @@ class _Incoming:
         self.pos = self.have
 
     def write(self, data: bytes) -> None:
-        """Append *data* and add it to the running hash."""
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)
@@ -190,18 +222,15 @@ class _Incoming:
         os.fchmod(self.fd, entry.mode & 0o777)
         os.utime(self.fd, ns=(entry.mtime_ns, entry.mtime_ns))
         if self.temp_name is None:
+            # An O_TMPFILE file gets a name only now, and only for the
+            # instant before the rename.
             self.temp_name = _hidden_name(self.name, f"rsh-{secrets.token_hex(4)}")
             os.link(f"/proc/self/fd/{self.fd}", self.temp_name, dst_dir_fd=self.dir_fd, follow_symlinks=True)
-        try:
-            os.rename(self.temp_name, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
-        except OSError:
-            self.discard()
-            raise
+        os.rename(self.temp_name, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         self.temp_name = None
         self._close()
 
     def discard(self) -> None:
-        """Remove every trace of the file."""
         if self.temp_name is not None:
             try:
                 os.unlink(self.temp_name, dir_fd=self.dir_fd)
@@ -211,9 +240,8 @@ class _Incoming:
         self._close()
 
     def keep(self) -> None:
-        """Leave the partial file for a later resume (releasing its lock)."""
         self.temp_name = None
-        self._close()
+        self._close()  # which releases the lock
 
     def _close(self) -> None:
         if self.fd >= 0:
@@ -222,18 +250,11 @@ class _Incoming:
             self.fd = -1
 
 
-class _StreamIncoming(_Incoming):
-    """A file received straight into a stream (``get ... -``): verified after the fact."""
+class _StreamSink(_Sink):
+    """A file received straight into a stream (``get ... -``): verified only after it is written."""
 
-    def __init__(self, stream: BinaryIO, display: str, entry: Entry) -> None:  # noqa: D107
-        self.entry = entry
-        self.display = display
-        self.name = display
-        self.hash = hashlib.sha256()
-        self.pos = self.have = self.resumed = 0
-        self.offer_pending = self.failed = False
-        self.temp_name = None
-        self.fd = -1
+    def __init__(self, stream: BinaryIO, display: str, entry: Entry) -> None:
+        super().__init__(entry, display)
         self.stream = stream
 
     def write(self, data: bytes) -> None:
@@ -248,7 +269,7 @@ class _StreamIncoming(_Incoming):
         try:
             self.stream.flush()
         except (OSError, ValueError):
-            pass
+            pass  # the reader is gone; what it got is what it got
 
     keep = discard
 
@@ -299,7 +320,7 @@ class Receiver:
         # Directories whose mode and mtime are set at `end`, once nothing
         # more will be written inside them.
         self._dir_meta: list[tuple[tuple[str, ...], int, int]] = []
-        self._incoming: _Incoming | None = None
+        self._incoming: _Sink | None = None
         #: A partial file's first bytes must be hashed (``hash_job()``)
         #: before the file can be answered.
         self.pending_hash = False
@@ -341,7 +362,7 @@ class Receiver:
             return self._finish()
         raise ProtocolError(f"unexpected {frame.type!r} frame in a transfer", code="unexpected_frame")
 
-    def _on_file_frame(self, inc: _Incoming, frame: Frame) -> list[Out]:
+    def _on_file_frame(self, inc: _Sink, frame: Frame) -> list[Out]:
         """The frames of a file after its ``ready``: resume, data, file_end."""
         if frame.type == "resume" and inc.offer_pending:
             inc.offer_pending = False
@@ -362,7 +383,7 @@ class Receiver:
             return self._file_end(inc, FileEnd.from_frame(frame))
         raise ProtocolError(f"unexpected {frame.type!r} frame while a file's data arrives", code="unexpected_frame")
 
-    def _guard(self, inc: _Incoming, action: Callable[[], None]) -> list[Out]:
+    def _guard(self, inc: _Sink, action: Callable[[], None]) -> list[Out]:
         """Run *action* on the incoming file; a failure ends it now and is reported at once."""
         try:
             action()
@@ -372,7 +393,7 @@ class Receiver:
             return [self._fail(failure_from_oserror(inc.display, exc))]
         return []
 
-    def _file_end(self, inc: _Incoming, end: FileEnd) -> list[Out]:
+    def _file_end(self, inc: _Sink, end: FileEnd) -> list[Out]:
         self._incoming = None
         if end.failure is not None:
             inc.discard()
@@ -402,7 +423,7 @@ class Receiver:
         self.failures.append(failure)
         return ("error", failure.to_fields(), b"")
 
-    def _report(self, inc: _Incoming) -> None:
+    def _report(self, inc: _Sink) -> None:
         if self._progress is not None:
             self._progress(TransferProgress(inc.display, inc.pos, inc.entry.size, self._sent_before + self._received))
 
@@ -501,7 +522,7 @@ class Receiver:
                 raise _Refused(Failure(display, "is_a_directory", "Is a directory"))
         except FileNotFoundError:
             pass
-        inc = _Incoming(parent_fd, name, display, entry, resume=self.resume)
+        inc = _TempFile(parent_fd, name, display, entry, resume=self.resume)
         self._incoming = inc
         if inc.have:
             self.pending_hash = True
@@ -514,7 +535,7 @@ class Receiver:
         if entry.kind != "file":
             raise _Refused(Failure(self._display(entry.parts), "is_a_directory", "cannot write a directory or link to a stream"))
         self._resolved = True
-        self._incoming = _StreamIncoming(self.stream, self.display, entry)
+        self._incoming = _StreamSink(self.stream, self.display, entry)
         return [("ready", Ready(0).to_fields(), b"")]
 
     def _make_dir(self, entry: Entry) -> None:

@@ -118,7 +118,12 @@ def prefix_hash_job(fd: int, length: int) -> Callable[[], PrefixHash]:
 
 
 def _join(display: str, rel: str) -> str:
-    return rel if display in ("", ".") else (f"{display.rstrip('/')}/{rel}" if rel else display)
+    """How messages name entry *rel* of a source the user called *display*."""
+    if not rel:
+        return display
+    if display in ("", "."):
+        return rel
+    return f"{display.rstrip('/')}/{rel}"
 
 
 class PathSource:
@@ -168,11 +173,15 @@ class PathSource:
     def _file(self, fd: int, rel: str, name: str | None = None) -> _Item:
         """The opened file *fd* as an item (a failure if it is not a regular file)."""
         display = _join(self.display, rel)
-        st = os.fstat(fd)
+        try:
+            st = os.fstat(fd)
+            os.set_blocking(fd, True)
+        except OSError as exc:
+            os.close(fd)
+            return failure_from_oserror(display, exc)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             return Failure(display, "not_regular", "not a regular file, directory or symlink")
-        os.set_blocking(fd, True)
         entry = Entry("file", rel, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, name=name)
         return _SourceFile(entry, display, lambda n: os.read(fd, n), _closer(fd), fd)
 
@@ -183,9 +192,7 @@ class PathSource:
         # always arrives in the same order).
         stack: list[tuple[int, str, Iterator[str]]] = []
         try:
-            item = self._enter(root_fd, "", stack, root_name)
-            if item is not None:
-                yield item
+            yield self._enter(root_fd, "", stack, root_name)
             while stack:
                 dfd, rel, names = stack[-1]
                 name = next(names, None)
@@ -201,14 +208,10 @@ class PathSource:
                     st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                     if stat.S_ISLNK(st.st_mode):
                         target = os.readlink(name, dir_fd=dfd)
-                        if not target or "\0" in target:
-                            raise OSError(0, "unreadable symlink")
                         target.encode("utf-8")  # the target travels as JSON text
                         yield Entry("symlink", child, 0o777, st.st_mtime_ns, target=target)
                     elif stat.S_ISDIR(st.st_mode):
-                        item = self._enter(os.open(name, _OPEN_DIR, dir_fd=dfd), child, stack)
-                        if item is not None:
-                            yield item
+                        yield self._enter(os.open(name, _OPEN_DIR, dir_fd=dfd), child, stack)
                     elif stat.S_ISREG(st.st_mode):
                         yield self._file(os.open(name, _OPEN_FILE, dir_fd=dfd), child)
                     else:
@@ -223,7 +226,7 @@ class PathSource:
             for dfd, _, _ in stack:
                 os.close(dfd)
 
-    def _enter(self, fd: int, rel: str, stack: list[tuple[int, str, Iterator[str]]], name: str | None = None) -> _Item | None:
+    def _enter(self, fd: int, rel: str, stack: list[tuple[int, str, Iterator[str]]], name: str | None = None) -> _Item:
         """Push directory *fd* on the walk; return its entry (or why it cannot be read)."""
         try:
             st = os.fstat(fd)
@@ -233,6 +236,18 @@ class PathSource:
             return failure_from_oserror(_join(self.display, rel), exc)
         stack.append((fd, rel, iter(names)))
         return Entry("dir", rel, stat.S_IMODE(st.st_mode), st.st_mtime_ns, name=name)
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 class StreamSource:
@@ -252,10 +267,8 @@ class StreamSource:
         except (OSError, ValueError, AttributeError):
             pass
         # What a new file gets from `cat > file`: 0666 less the umask.
-        umask = os.umask(0o022)
-        os.umask(umask)
         read = getattr(self.stream, "read1", self.stream.read)
-        entry = Entry("file", "", 0o666 & ~umask, time.time_ns(), size)
+        entry = Entry("file", "", 0o666 & ~_umask(), time.time_ns(), size)
         yield _SourceFile(entry, self.display, read, lambda: None)
 
 
@@ -302,7 +315,7 @@ class Sender:
         self._ended = False
         self.finished = False
         #: A resume offer needs the first bytes of the file hashed
-        #: (``hash_prefix()``) before anything more can be sent.
+        #: (``hash_job()``, then ``hash_done()``) before anything more can be sent.
         self.pending_hash = False
         self.failures: list[Failure] = []
         self._started = time.monotonic()
@@ -322,7 +335,7 @@ class Sender:
         cur = self._current
         if cur is not None:
             if not cur.streaming:
-                return None  # waiting for `ready`, or for hash_prefix()
+                return None  # waiting for `ready`, or for the resume hash
             if cur.resume_due:
                 cur.resume_due = False
                 return ("resume", {"offset": cur.pos}, b"")

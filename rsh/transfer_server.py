@@ -56,6 +56,7 @@ class PutHandler:
         self.conn = conn
         base, path = server_path(conn.config.home, request.cwd, request.path)
         self.receiver = Receiver(base, path, into=request.into, resume=request.resume, display=request.path)
+        self._paused = False
 
     @property
     def finished(self) -> bool:
@@ -79,11 +80,21 @@ class PutHandler:
         self._send(self.receiver.hash_done(outcome))
 
     def _send(self, frames: list[Out]) -> None:
+        conn = self.conn
         for out in frames:
-            self.conn.send(*out)
+            conn.send(*out)
+        # (Never after `done`: the connection must be READY and reading.)
+        if conn.writing_paused and not self._paused and not self.receiver.finished and conn.transport is not None:
+            # A client that sends entries but never reads our replies: stop
+            # taking its frames rather than queue replies without end.
+            conn.transport.pause_reading()
+            self._paused = True
 
     def write_resumed(self) -> None:
-        """Nothing to do: a receiver only sends short replies."""
+        """The client reads its replies again: take its frames again."""
+        if self._paused and self.conn.transport is not None and not self.conn.closed:
+            self.conn.transport.resume_reading()
+        self._paused = False
 
     def abort(self) -> None:
         """The connection is gone: remove the temporary file (keep a resumable partial)."""

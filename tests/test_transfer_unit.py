@@ -325,16 +325,16 @@ def test_every_failure_path_removes_the_temporary_file(tmp_path: Path, tmpfile_m
 def test_a_write_failure_is_reported_at_once_and_the_sender_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "big").write_bytes(os.urandom(8 * CHUNK))
     writes = 0
-    real_write = transfer_recv._Incoming.write
+    real_write = transfer_recv._TempFile.write
 
-    def full_after_two(self: transfer_recv._Incoming, data: bytes) -> None:
+    def full_after_two(self: transfer_recv._TempFile, data: bytes) -> None:
         nonlocal writes
         writes += 1
         if writes > 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(self, data)
 
-    monkeypatch.setattr(transfer_recv._Incoming, "write", full_after_two)
+    monkeypatch.setattr(transfer_recv._TempFile, "write", full_after_two)
     sent, received = copy(tmp_path, "big", "copy")
     assert [f.line() for f in received.failures] == ["copy: No space left on device"]
     assert [f.code for f in sent.failures] == ["no_space"]
