@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "put",
+        usage="rsh put [-h] [--token-file PATH] [--connect-timeout SECONDS] [-r] [--resume] HOST[:PORT] LOCAL... REMOTE",
         help="copy files to HOST, like 'scp LOCAL HOST:REMOTE'",
         description="Copy LOCAL files to REMOTE on HOST. Every file's SHA-256 is verified before it appears under its name; "
         "REMOTE is relative to the server's home directory. Several LOCALs need REMOTE to be a directory. '-' as LOCAL reads stdin.",
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "get",
+        usage="rsh get [-h] [--token-file PATH] [--connect-timeout SECONDS] [-r] [--resume] HOST[:PORT] REMOTE... LOCAL",
         help="copy files from HOST, like 'scp HOST:REMOTE LOCAL'",
         description="Copy REMOTE files on HOST to LOCAL. Every file's SHA-256 is verified before it appears under its name; "
         "REMOTE is relative to the server's home directory. Several REMOTEs need LOCAL to be a directory. '-' as LOCAL writes to stdout.",

@@ -3,7 +3,8 @@
 Exit statuses: 0 when everything arrived, 1 when anything did not (each
 failure printed as ``rsh: PATH: cause``), 255 when rsh itself failed
 (connection, authentication, protocol; raised to ``rsh.cli``), 2 for a
-wrong command line.  On a terminal, stderr shows a progress bar for
+wrong command line, and 141, quietly, when the reader of ``get ... -``
+closed its end early (as for ``rsh exec``).  On a terminal, stderr shows a progress bar for
 transfers that take more than a moment and a one-line summary at the end;
 otherwise only failures are printed.
 """
@@ -17,9 +18,10 @@ import time
 from collections.abc import Callable
 
 from .errors import TransferFailed
+from .exec_cli import EXIT_SIGPIPE
 from .progress import ProgressBar, format_summary
 from .sync_client import Client
-from .transfer import TransferResult, printable
+from .transfer import Failure, TransferResult, printable
 
 __all__ = ["run_put", "run_get", "EXIT_FAILED", "EXIT_USAGE"]
 
@@ -49,16 +51,20 @@ def _run(label: str, transfer: Callable[[ProgressBar | None], TransferResult]) -
     except TransferFailed as exc:
         if bar is not None:
             bar.clear()
+        failures = exc.result.failures
+        if failures and all(_reader_left(f) for f in failures):
+            # `rsh get HOST f - | head`: the reader had enough.  Quiet, as
+            # `cat` and `rsh exec` are, with the status SIGPIPE would give.
+            _quiet_stdout()
+            return EXIT_SIGPIPE
         skipped = 0
-        for failure in exc.result.failures:
+        for failure in failures:
             if failure.code == "skipped":
                 skipped += 1
             else:
                 _say(failure.line(exc.host))
         if skipped:
             _say(f"{skipped} entr{'ies' if skipped != 1 else 'y'} inside directories that failed were not copied")
-        if any(f.path == "-" and f.message == os.strerror(errno.EPIPE) for f in exc.result.failures):
-            _quiet_stdout()
         return EXIT_FAILED
     finally:
         if bar is not None:
@@ -66,6 +72,10 @@ def _run(label: str, transfer: Callable[[ProgressBar | None], TransferResult]) -
     if bar is not None:
         print(format_summary(label, result, time.monotonic() - start), file=sys.stderr, flush=True)
     return 0
+
+
+def _reader_left(failure: Failure) -> bool:
+    return failure.path == "-" and not failure.remote and failure.message == os.strerror(errno.EPIPE)
 
 
 def _quiet_stdout() -> None:

@@ -110,6 +110,10 @@ class Proxy:
 
     def close(self) -> None:
         """Stop everything this proxy started."""
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes a pending accept(); close() alone does not
+        except OSError:
+            pass
         self.listener.close()
         for s in self._socks:
             try:

@@ -53,6 +53,13 @@ def test_dash_streams_stdin_and_stdout(server: ServerProcess, tmp_path: Path) ->
     assert (r.returncode, r.stderr) == (0, b"") and r.stdout == data
 
 
+def test_a_reader_that_leaves_early_is_no_failure(server: ServerProcess, tmp_path: Path) -> None:
+    write_random(tmp_path / "big", 8 * MiB)
+    cmd = " ".join(f"'{a}'" for a in rsh_cmd(server, "get", str(tmp_path / "big"), "-"))
+    r = subprocess.run(["/bin/bash", "-c", f"set -o pipefail; {cmd} | head -c 10 >/dev/null; echo \"${{PIPESTATUS[0]}}\""], capture_output=True, env=server.env, timeout=120)
+    assert (r.stdout, r.stderr) == (b"141\n", b"")
+
+
 def test_empty_stdin_makes_an_empty_file(server: ServerProcess, tmp_path: Path) -> None:
     r = run(server, "put", "-", str(tmp_path / "empty"), input=b"")
     assert r.returncode == 0 and (tmp_path / "empty").read_bytes() == b""
