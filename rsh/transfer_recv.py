@@ -226,9 +226,26 @@ class _TempFile(_Sink):
             # instant before the rename.
             self.temp_name = _hidden_name(self.name, f"rsh-{secrets.token_hex(4)}")
             os.link(f"/proc/self/fd/{self.fd}", self.temp_name, dst_dir_fd=self.dir_fd, follow_symlinks=True)
+        resumable = self.temp_name == partial_name(self.name)
         os.rename(self.temp_name, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         self.temp_name = None
+        if not resumable:
+            self._remove_stale_partial()
         self._close()
+
+    def _remove_stale_partial(self) -> None:
+        """An earlier ``resume`` transfer's partial of this file is obsolete now: remove it (unless in use)."""
+        try:
+            fd = os.open(partial_name(self.name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.dir_fd)
+        except OSError:
+            return  # none (the usual case)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(partial_name(self.name), dir_fd=self.dir_fd)
+        except OSError:
+            pass  # a resume transfer is writing it: its business
+        finally:
+            os.close(fd)
 
     def discard(self) -> None:
         if self.temp_name is not None:

@@ -380,6 +380,13 @@ def test_resume_keeps_the_partial_when_interrupted_only(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
+def test_a_complete_plain_transfer_removes_an_old_partial(tmp_path: Path) -> None:
+    (tmp_path / "src").write_text("data")
+    (tmp_path / partial_name("dst")).write_text("da")
+    copy(tmp_path, "src", "dst")
+    assert sorted(os.listdir(tmp_path)) == ["dst", "src"]
+
+
 def test_one_partial_one_transfer(tmp_path: Path) -> None:
     (tmp_path / "src").write_text("data")
     with open(tmp_path / partial_name("dst"), "wb") as holder:
