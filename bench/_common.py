@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,8 @@ class Server:
         self.proc.wait()
         assert self.proc.stderr is not None
         self.proc.stderr.close()
+        # The token directory too: every run used to leave one in /tmp.
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -18,9 +18,11 @@ from .errors import (
     RemoteError,
     RshConnectionError,
     RshError,
+    TransferFailed,
 )
 from .result import CommandResult
 from .sync_client import Client, connect
+from .transfer import Failure, TransferProgress, TransferResult
 
 __all__ = [
     "__version__",
@@ -40,4 +42,8 @@ __all__ = [
     "RemoteError",
     "CommandFailed",
     "CommandTimeout",
+    "TransferFailed",
+    "TransferResult",
+    "TransferProgress",
+    "Failure",
 ]

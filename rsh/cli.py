@@ -32,7 +32,7 @@ EXIT_RSH_ERROR = 255
 #: The command line was wrong.
 EXIT_USAGE = 2
 
-SUBCOMMANDS = ("serve", "exec", "connect", "demo")
+SUBCOMMANDS = ("serve", "exec", "connect", "put", "get", "demo")
 
 
 def _error(message: str) -> None:
@@ -43,6 +43,13 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-file", metavar="PATH", help="read the token from PATH (default: $RSH_TOKEN, then ~/.config/rsh/token)")
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="give up connecting after SECONDS (default 10)")
     _add_security_options(p)
+
+
+def _add_transfer_options(p: argparse.ArgumentParser) -> None:
+    _add_client_options(p)
+    p.add_argument("-r", "--recursive", action="store_true", help="copy directories: structure, modes, mtimes, symlinks as links")
+    p.add_argument("--resume", action="store_true", help="keep partial data if interrupted, and continue from what an earlier --resume kept")
+    p.add_argument("address", metavar="HOST[:PORT]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
 
     p = sub.add_parser(
+        "put",
+        usage="rsh put [-h] [--token-file PATH] [--connect-timeout SECONDS] [-r] [--resume] HOST[:PORT] LOCAL... REMOTE",
+        help="copy files to HOST, like 'scp LOCAL HOST:REMOTE'",
+        description="Copy LOCAL files to REMOTE on HOST. Every file's SHA-256 is verified before it appears under its name; "
+        "REMOTE is relative to the server's home directory. Several LOCALs need REMOTE to be a directory. '-' as LOCAL reads stdin.",
+    )
+    _add_transfer_options(p)
+    p.add_argument("paths", nargs="+", metavar="LOCAL... REMOTE")
+
+    p = sub.add_parser(
+        "get",
+        usage="rsh get [-h] [--token-file PATH] [--connect-timeout SECONDS] [-r] [--resume] HOST[:PORT] REMOTE... LOCAL",
+        help="copy files from HOST, like 'scp HOST:REMOTE LOCAL'",
+        description="Copy REMOTE files on HOST to LOCAL. Every file's SHA-256 is verified before it appears under its name; "
+        "REMOTE is relative to the server's home directory. Several REMOTEs need LOCAL to be a directory. '-' as LOCAL writes to stdout.",
+    )
+    _add_transfer_options(p)
+    p.add_argument("paths", nargs="+", metavar="REMOTE... LOCAL")
+
+    p = sub.add_parser(
         "demo",
         help="watch TCP 'sticky packets' happen, and framing fix them",
         description="Teaching demos on 127.0.0.1, no server needed. Without NAME, list them.",
@@ -112,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _exec(args, parser)
         if args.subcommand == "connect":
             return _connect(args)
+        if args.subcommand in ("put", "get"):
+            return _transfer(args)
         if args.subcommand == "demo":
             from .demo import main as demo_main
 
@@ -285,6 +314,27 @@ def _target(args: argparse.Namespace) -> tuple[str, int, str | None]:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return host, port, resolve_client_token(args.token_file)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    if len(args.paths) < 2:
+        what = "LOCAL... REMOTE" if args.subcommand == "put" else "REMOTE... LOCAL"
+        _error(f"{args.subcommand} needs at least two paths: {what}")
+        return EXIT_USAGE
+    host, port, token = _target(args)
+    from .transfer_cli import run_get, run_put
+
+    run = run_put if args.subcommand == "put" else run_get
+    return run(
+        host,
+        port,
+        token,
+        args.paths,
+        recursive=args.recursive,
+        resume=args.resume,
+        connect_timeout=args.connect_timeout,
+        connect_options=client_options(args),
+    )
 
 
 def _stdin_is_data() -> bool:

@@ -21,7 +21,7 @@ import collections
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 from .config import resolve_client_token
 from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
@@ -31,6 +31,10 @@ from .messages import SIGNALS, ExitStatus
 from .result import CommandResult
 from .session import CommandRun, Handshake, connect_error_reason, exec_request, remote_error
 from .tls import client_context, handshake_failure, silent_server_hint
+from .transfer import TransferResult
+from .transfer_client import LocalPath, Sources, checked, get_requests, lost, make_receiver, put_plan
+from .transfer_recv import Receiver
+from .transfer_send import ProgressCallback, Sender
 from .transport import FramedProtocol, TraceHook
 
 __all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
@@ -86,8 +90,13 @@ class _ClientProtocol(FramedProtocol):
         self._wake()
 
     def protocol_error(self, exc: ProtocolError) -> None:
-        self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
-        self.send_error_and_close(exc)
+        if exc.code == "truncated":
+            # The server went away mid-frame: a lost connection, not nonsense.
+            self.failure = ConnectionLost("connection closed by server in the middle of a frame")
+            self.close()
+        else:
+            self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
+            self.send_error_and_close(exc)
         self._wake()
 
     def closed_by_peer(self, exc: Exception | None) -> None:
@@ -99,6 +108,22 @@ class _ClientProtocol(FramedProtocol):
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def poll_frame(self) -> Frame | None:
+        """Return the next frame if one has arrived, else None (without waiting).
+
+        Raises:
+            ConnectionLost, ProtocolError: as ``next_frame``.
+        """
+        if not self._queue:
+            if self.failure is not None:
+                raise self.failure
+            return None
+        frame = self._queue.popleft()
+        if self._reading_paused and len(self._queue) <= _QUEUE_LOW and self.transport is not None:
+            self.transport.resume_reading()
+            self._reading_paused = False
+        return frame
 
     async def next_frame(self) -> Frame:
         """Return the next frame from the server.
@@ -205,8 +230,9 @@ class AsyncClient:
     Commands run one at a time per connection.
     """
 
-    def __init__(self, proto: _ClientProtocol, info: dict[str, Any], fingerprint: str | None = None) -> None:
+    def __init__(self, proto: _ClientProtocol, info: dict[str, Any], fingerprint: str | None = None, host: str = "") -> None:
         self._proto = proto
+        self.host = host
         self._running: RemoteCommand | None = None
         self._complete_id = 0
         #: What the server said of itself: version, server, encoding, os,
@@ -311,7 +337,7 @@ class AsyncClient:
         except BaseException:
             proto.close()
             raise
-        return cls(proto, hello, server_fingerprint)
+        return cls(proto, hello, server_fingerprint, host)
 
     @staticmethod
     async def _handshake(proto: _ClientProtocol, handshake: Handshake) -> dict[str, Any]:
@@ -403,6 +429,105 @@ class AsyncClient:
             if frame.get("id") == self._complete_id:
                 items = frame.get("items")
                 return [i for i in items if isinstance(i, str)] if isinstance(items, list) else []
+
+    async def put(
+        self,
+        local: Sources,
+        remote: str,
+        *,
+        recursive: bool = False,
+        resume: bool = False,
+        cwd: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> TransferResult:
+        """Copy local files to the server; see ``rsh.Client.put`` (same arguments, same errors).
+
+        Local files are read on the event loop's thread, a chunk at a time.
+        """
+        total = TransferResult()
+        for request, source in put_plan(local, remote, recursive=recursive, resume=resume, cwd=cwd):
+            self._check_idle()
+            self._proto.send("put", request.to_fields())
+            total += await self._send_source(Sender(source, progress=progress, sent_before=total.sent))
+        return checked(total, self.host)
+
+    async def get(
+        self,
+        remote: str | Sequence[str],
+        local: LocalPath | BinaryIO,
+        *,
+        recursive: bool = False,
+        resume: bool = False,
+        cwd: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> TransferResult:
+        """Copy files from the server; see ``rsh.Client.get`` (same arguments, same errors).
+
+        Local files are written on the event loop's thread, a chunk at a time.
+        """
+        requests = get_requests(remote, recursive=recursive, cwd=cwd)
+        total = TransferResult()
+        for request in requests:
+            self._check_idle()
+            receiver = make_receiver(local, several=len(requests) > 1, resume=resume, progress=progress, sent_before=total.sent)
+            self._proto.send("get", request.to_fields())
+            total += await self._receive(receiver)
+        return checked(total, self.host)
+
+    def _check_idle(self) -> None:
+        if self._running is not None and self._running.status is None:
+            raise RuntimeError("a command is running on this connection")
+        if self._proto.failure is not None:
+            raise self._proto.failure
+
+    async def _send_source(self, sender: Sender) -> TransferResult:
+        proto = self._proto
+        loop = asyncio.get_running_loop()
+        try:
+            while not sender.finished:
+                frame = proto.poll_frame()
+                if frame is not None:
+                    sender.on_reply(frame)
+                    continue
+                if sender.pending_hash:
+                    sender.hash_done(await loop.run_in_executor(None, sender.hash_job()))
+                out = sender.next_frame()
+                if out is None:
+                    sender.on_reply(await proto.next_frame())
+                    continue
+                proto.send(*out)
+                # Back-pressure: read no more of the file than the socket takes.
+                await proto.drain()
+        except ConnectionLost as exc:
+            proto.close()
+            raise lost(sender.where, exc) from exc
+        except BaseException:
+            proto.close()  # interrupted or out of step: the stream cannot be reused
+            raise
+        finally:
+            sender.close()
+        return sender.result()
+
+    async def _receive(self, receiver: Receiver) -> TransferResult:
+        proto = self._proto
+        loop = asyncio.get_running_loop()
+        try:
+            while not receiver.finished:
+                for out in receiver.on_frame(await proto.next_frame()):
+                    proto.send(*out)
+                if receiver.pending_hash:
+                    for out in receiver.hash_done(await loop.run_in_executor(None, receiver.hash_job())):
+                        proto.send(*out)
+        except ConnectionLost as exc:
+            where = receiver.where
+            receiver.abort(interrupted=True)
+            proto.close()
+            raise lost(where, exc) from exc
+        except BaseException:
+            receiver.abort(interrupted=True)
+            proto.close()
+            raise
+        return receiver.result()
 
     async def close(self) -> None:
         """Close the connection; a running command is stopped by the server."""

@@ -10,8 +10,9 @@
     │   └── HostKeyChanged     the pin differs: a hard failure, nothing was sent
     ├── ProtocolError          a malformed or out-of-place frame (``code`` says which rule)
     │   └── RemoteError        the peer sent an ``error`` frame (``code``, ``message``)
-    └── CommandFailed          ``run(..., check=True)`` and the command did not succeed
-        └── CommandTimeout     the command ran past its timeout (also a ``TimeoutError``)
+    ├── CommandFailed          ``run(..., check=True)`` and the command did not succeed
+    │   └── CommandTimeout     the command ran past its timeout (also a ``TimeoutError``)
+    └── TransferFailed         a ``put`` or ``get`` left something behind (``result.failures``)
 
 Catch ``RshError`` to handle anything rsh can raise.
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .result import CommandResult
+    from .transfer import TransferResult
 
 __all__ = [
     "RshError",
@@ -36,6 +38,7 @@ __all__ = [
     "RemoteError",
     "CommandFailed",
     "CommandTimeout",
+    "TransferFailed",
 ]
 
 
@@ -110,3 +113,18 @@ class CommandFailed(RshError):
 
 class CommandTimeout(CommandFailed, TimeoutError):
     """The command ran past its timeout and was stopped."""
+
+
+class TransferFailed(RshError):
+    """Some of a ``put`` or ``get`` did not arrive; the connection is still usable.
+
+    ``result`` is the whole ``TransferResult``: what did arrive, and in
+    ``result.failures`` one ``Failure`` per entry that did not, each with a
+    one-line ``line()`` naming the path and the cause.
+    """
+
+    def __init__(self, result: TransferResult, host: str | None = None) -> None:
+        lines = [f.line(host) for f in result.failures]
+        super().__init__(lines[0] if len(lines) == 1 else f"{len(lines)} failures: " + "; ".join(lines[:3]) + ("; ..." if len(lines) > 3 else ""))
+        self.result = result
+        self.host = host

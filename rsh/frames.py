@@ -47,6 +47,19 @@ MESSAGE_TYPES = frozenset(
         "error",
         "complete",
         "completions",
+        # File transfer (docs/protocol.md, "Transfers"; rsh.transfer).
+        "put",
+        "get",
+        "file",
+        "dir",
+        "symlink",
+        "ready",
+        "resume",
+        "data",
+        "file_end",
+        "ok",
+        "end",
+        "done",
     }
 )
 

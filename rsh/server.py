@@ -1,8 +1,10 @@
 """The rsh server: accept connections, authenticate, run commands.
 
-Each connection is a ``ServerConnection`` moving through three states::
+Each connection is a ``ServerConnection`` moving through these states::
 
     AUTH --auth ok--> READY --exec--> RUNNING --exit sent--> READY
+                      READY --put---> RECEIVING --done sent--> READY
+                      READY --get---> SENDING --done received--> READY
 
 Nothing runs before READY.  A frame that breaks the protocol, or comes in a
 state where it has no meaning, gets an ``error`` frame and the connection is
@@ -39,6 +41,8 @@ from .process import KILL_GRACE, SHELL, RunningCommand
 from .remote_complete import complete_commands, complete_paths
 from .shell_session import ShellSession
 from .tls import is_loopback
+from .transfer import RECEIVER_TYPES, SENDER_TYPES, GetRequest, PutRequest
+from .transfer_server import GetHandler, PutHandler, TransferHandler
 from .transport import FramedProtocol
 
 __all__ = ["Server", "ServerConnection", "is_loopback"]
@@ -49,6 +53,9 @@ class State(enum.Enum):
     READY = "ready"
     RUNNING = "running"
     REJECTED = "rejected"
+    RECEIVING = "receiving"  # a put: the client sends files
+    SENDING = "sending"  # a get: the client receives files
+
 
 
 def locale_encoding() -> str:
@@ -88,6 +95,7 @@ class ServerConnection(FramedProtocol):
         self.state = State.AUTH if config.token is not None else State.READY
         self.nonce = auth.new_nonce()
         self.command: RunningCommand | None = None
+        self.transfer: TransferHandler | None = None
         self.peer = ("?", 0)
         self.local_port = 0
         self.base_env: dict[bytes, bytes] = {}
@@ -135,6 +143,9 @@ class ServerConnection(FramedProtocol):
             self.server.aborted.add(self.command)
             self.command.reaped.add_done_callback(lambda _f, c=self.command: self.server.aborted.discard(c))
             self.command = None
+        if self.transfer is not None:
+            transfer, self.transfer = self.transfer, None
+            transfer.abort()
 
     def protocol_error(self, exc: ProtocolError) -> None:
         self.server.log(f"{self.peer[0]}:{self.peer[1]}: protocol error: {exc}")
@@ -145,6 +156,8 @@ class ServerConnection(FramedProtocol):
     def write_resumed(self) -> None:
         if self.command is not None:
             self.command.resume_output()
+        if self.transfer is not None:
+            self.transfer.write_resumed()
 
     # -- dispatch -----------------------------------------------------------
 
@@ -342,11 +355,46 @@ class ServerConnection(FramedProtocol):
         # stdin or signal racing the exit of the command they were meant for.
         pass
 
+    def _transfers_refused(self) -> bool:
+        if self.guard.policy:
+            # Restricted mode exposes commands, not the filesystem.
+            self.send("error", {"code": "not_allowed", "message": "file transfer is not allowed on this server (restricted mode)"})
+            return True
+        return False
+
+    def _on_put(self, frame: Frame) -> None:
+        request = PutRequest.from_frame(frame)
+        if self._transfers_refused():
+            return
+        self.transfer = PutHandler(self, request)
+        self.state = State.RECEIVING
+
+    def _on_get(self, frame: Frame) -> None:
+        request = GetRequest.from_frame(frame)
+        if self._transfers_refused():
+            return
+        handler = GetHandler(self, request)
+        self.transfer = handler
+        self.state = State.SENDING
+        handler.start()
+
+    def _on_transfer_frame(self, frame: Frame) -> None:
+        transfer = self.transfer
+        assert transfer is not None
+        transfer.on_frame(frame)
+        if transfer.finished and self.transfer is transfer:
+            self.transfer = None
+            self.state = State.READY
+
     _handlers: dict[State, dict[str, Callable[[ServerConnection, Frame], None]]] = {
         State.AUTH: {"auth": _on_auth},
-        State.READY: {"exec": _on_exec, "complete": _on_complete, "stdin": _ignore, "signal": _ignore},
+        State.READY: {"exec": _on_exec, "complete": _on_complete, "put": _on_put, "get": _on_get, "stdin": _ignore, "signal": _ignore},
         State.RUNNING: {"stdin": _on_stdin, "signal": _on_signal},
         State.REJECTED: dict.fromkeys(MESSAGE_TYPES, _ignore),
+        # One transfer at a time, never beside a command: the transfer's own
+        # frames, and nothing else, until it is over.
+        State.RECEIVING: dict.fromkeys(SENDER_TYPES, _on_transfer_frame),
+        State.SENDING: dict.fromkeys(RECEIVER_TYPES, _on_transfer_frame),
     }
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,15 +80,19 @@ class ServerProcess:
             self.proc.stderr.close()
 
 
-def start_server(tmp: Path, *extra: str) -> ServerProcess:
-    """Start ``rsh serve`` on a free loopback port and wait until it listens."""
+def start_server(tmp: Path, *extra: str, wrap: Sequence[str] = (), env_extra: dict[str, str] | None = None) -> ServerProcess:
+    """Start ``rsh serve`` on a free loopback port and wait until it listens.
+
+    *wrap* is a command prefix (``setpriv ...``, ``unshare ...``) that must
+    end by exec'ing the rest; *env_extra* adds to the server's environment.
+    """
     tmp.mkdir(parents=True, exist_ok=True)
     token_file = tmp / "token"
-    env = rsh_env(tmp)
+    env = rsh_env(tmp, **(env_extra or {}))
     args = ["serve", "--host", "127.0.0.1", "--port", "0"]
     if "--no-auth" not in extra:
         args += ["--token-file", str(token_file)]
-    proc = subprocess.Popen(rsh_argv(*args, *extra), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([*wrap, *rsh_argv(*args, *extra)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     assert proc.stderr is not None
     server = ServerProcess(proc, "127.0.0.1", 0, token_file, env)
     deadline = time.monotonic() + 30
