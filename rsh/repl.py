@@ -230,7 +230,46 @@ class Repl:
         return True
 
     async def _transfer(self, b: commands.Builtin) -> None:
-        self._error(f":{b.name} is not available in this build yet")
+        """``:put LOCAL [REMOTE]`` / ``:get REMOTE [LOCAL]``: remote paths are relative to the session's cwd."""
+        import time
+
+        from .errors import TransferFailed
+        from .progress import ProgressBar, format_summary
+
+        if not 1 <= len(b.args) <= 2:
+            self._error(f"usage: {commands.BUILTINS[b.name][0]}")
+            self.last_status = 2
+            return
+        assert self.client is not None
+        # Like `cp -r`: a directory is copied whole, without a flag to remember.
+        if b.name == "put":
+            local = os.path.expanduser(b.args[0])
+            remote = b.args[1] if len(b.args) == 2 else "."
+            label = f"{b.args[0]} -> {remote}"
+        else:
+            remote = b.args[0]
+            local = os.path.expanduser(b.args[1]) if len(b.args) == 2 else "."
+            label = f"{remote} -> {local}"
+        bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+        start = time.monotonic()
+        try:
+            if b.name == "put":
+                result = await self.client.put(local, remote, recursive=os.path.isdir(local), cwd=self.cwd, progress=bar)
+            else:
+                result = await self.client.get(remote, local, recursive=True, cwd=self.cwd, progress=bar)
+        except TransferFailed as exc:
+            if bar is not None:
+                bar.clear()
+            for failure in exc.result.failures:
+                if failure.code != "skipped":
+                    self._error(failure.line(exc.host))
+            self.last_status = 1
+            return
+        finally:
+            if bar is not None:
+                bar.clear()
+        self.last_status = 0
+        print(format_summary(label, result, time.monotonic() - start), flush=True)
 
     def _encoding(self, args: tuple[str, ...]) -> None:
         assert self.client is not None

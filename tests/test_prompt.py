@@ -297,3 +297,19 @@ def test_trace_toggles_in_the_prompt(prompt: pexpect.spawn) -> None:
     assert "rsh trace send" in out and '"type":"exec"' in out and "rsh trace recv" in out
     run(prompt, ":trace off")
     assert "rsh trace" not in run(prompt, "echo quiet")
+
+
+def test_put_and_get_in_the_prompt_use_the_session_cwd(prompt: pexpect.spawn, tmp_path: Path) -> None:
+    (tmp_path / "remote side").mkdir()
+    (tmp_path / "local.txt").write_text("made here\n")
+    run(prompt, f"cd '{tmp_path}/remote side'")
+    out = run(prompt, f":put {tmp_path}/local.txt")
+    assert "sha256 verified" in out
+    assert "made here" in run(prompt, "cat local.txt")
+    run(prompt, "echo made there > there.txt")
+    out = run(prompt, f":get there.txt {tmp_path}/back.txt")
+    assert "sha256 verified" in out
+    assert (tmp_path / "back.txt").read_text() == "made there\n"
+    out = run(prompt, ":get no-such-file.txt")
+    assert "no-such-file.txt" in out and "No such file" in out
+    assert "still" in run(prompt, "echo still usable")
