@@ -72,11 +72,29 @@ _INTERACTIVE_ALONE = frozenset(
 
 
 def needs_terminal(line: str) -> str | None:
-    """The program in *line* that needs a terminal: a full-screen one, or an interpreter with no arguments."""
+    """The program in *line* that needs a terminal: a full-screen one, or an interpreter with no arguments.
+
+    Every command of a list or pipeline counts (``cd src; vim x``), not only the first.
+    """
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()")
+    lexer.whitespace_split = True
     try:
-        words = shlex.split(line)
+        tokens = list(lexer)
     except ValueError:
         return None
+    command: list[str] = []
+    for token in [*tokens, ";"]:
+        if token and set(token) <= set(";&|()"):
+            found = _needs_terminal(command)
+            if found:
+                return found
+            command = []
+        else:
+            command.append(token)
+    return None
+
+
+def _needs_terminal(words: list[str]) -> str | None:
     # Skip leading VAR=value assignments and `sudo`/`exec` wrappers.
     for i, word in enumerate(words):
         if "=" in word.split("/")[0] or word in ("sudo", "exec", "command", "nohup"):

@@ -34,6 +34,10 @@ def test_bad_builtins_say_why(line: str) -> None:
         ("echo vim", None),
         ("python3", "python3"),
         ("python3 script.py", None),
+        ("cat notes.txt; vim notes.txt", "vim"),
+        ("cd src && less README", "less"),
+        ("ps aux | less", "less"),
+        ("echo 'a; vim' | grep vim", None),
     ],
 )
 def test_needs_terminal(line: str, program: str | None) -> None:
