@@ -32,6 +32,8 @@ __all__ = [
     "encode_frame",
 ]
 
+_scan_json = json.JSONDecoder().scan_once
+
 #: Every message type the protocol defines; anything else is a protocol error.
 MESSAGE_TYPES = frozenset(
     {
@@ -280,7 +282,15 @@ class FrameDecoder:
 
     def _parse_header(self, raw: bytes) -> tuple[str, dict[str, Any], int]:
         try:
-            header = json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            try:
+                # json's own C scanner, as json.loads uses it, minus the two
+                # whitespace regexes around it: headers we send have none.
+                header, end = _scan_json(text, 0)
+                if end != len(text):
+                    raise ValueError
+            except (ValueError, StopIteration):
+                header = json.loads(text)  # the whole parser: its error message, or surrounding spaces
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})", code="bad_header") from None
         except ValueError as exc:

@@ -3,9 +3,9 @@
 Why not ``asyncio.create_subprocess_shell``: on Python 3.11 it waits for the
 child with a thread per process and reads pipes through stream objects, which
 costs more than spawning ``true`` itself.  Here the child is spawned with
-``subprocess.Popen`` (vfork on Linux), its exit is watched through a pidfd
-and its pipes with plain ``add_reader`` callbacks, so a command costs about
-what ``subprocess.run`` does.
+``os.posix_spawn`` (a vfork and exec), its exit is watched through a pidfd
+and its pipes with plain reader callbacks on the server's ``FdWatcher``, so
+a command costs about what ``subprocess.run`` does.
 
 The command runs in its own session (and so its own process group): a signal,
 a timeout or a lost client reaches everything it started.
@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import select
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from .fdwatch import FdWatcher
 from .messages import ExecRequest, ExitStatus
 from .shell_session import STATE_FD, ShellSession
 
@@ -41,6 +43,10 @@ READ_BATCH = 4
 # finishing.  ssh waits for ever here; half a second lets output that is
 # already on its way arrive while never leaving a client hanging.
 PIPE_GRACE = 0.5
+
+# How long a closed pipe makes us wait for the process to exit before going
+# back to the loop (see RunningCommand._exits_soon).
+EXIT_WAIT = 0.001
 
 # After TERM (timeout, lost client), how long before KILL.
 KILL_GRACE = 2.0
@@ -62,6 +68,7 @@ class _Pipe:
     fd: int
     reading: bool = False
     count: int = 0
+    grown: bool = False
 
 
 @dataclass
@@ -198,6 +205,9 @@ class RunningCommand:
         pause_input / resume_input: stop / restart reading the socket while
             the child is not taking its stdin.
         on_exit: called once with the final status, after the last output.
+        watcher: watches the command's descriptors (one per server).
+        on_reaped: called once the main process is reaped, even after
+            ``abort`` (``reaped`` resolves then too).
         session: run in this shell session and update it from what the
             shell reports at the end (see rsh.shell_session).
 
@@ -219,9 +229,12 @@ class RunningCommand:
         pause_input: Callable[[], None],
         resume_input: Callable[[], None],
         on_exit: Callable[[ExitStatus], None],
+        watcher: FdWatcher,
+        on_reaped: Callable[[], None] | None = None,
         session: ShellSession | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self._watch = watcher
         self._send_output = send_output
         self._output_paused = output_paused
         self._cork = cork
@@ -229,6 +242,7 @@ class RunningCommand:
         self._pause_input = pause_input
         self._resume_input = resume_input
         self._on_exit = on_exit
+        self._on_reaped = on_reaped
         self.encoding = request.encoding or encoding
         self._started = time.monotonic()
         self._returncode: int | None = None
@@ -265,15 +279,10 @@ class RunningCommand:
         self._state_fd = state_r
         if state_r >= 0:
             os.set_blocking(state_r, False)
-            self._loop.add_reader(state_r, self._read_state)
+            self._watch.add_reader(state_r, self._read_state)
         self._pipes = [_Pipe("stdout", stdout_fd), _Pipe("stderr", stderr_fd)]
         for pipe in self._pipes:
             os.set_blocking(pipe.fd, False)
-        try:
-            # A bigger pipe lets a fast writer run ahead while we send.
-            fcntl.fcntl(stdout_fd, _F_SETPIPE_SZ, 256 * 1024)
-        except OSError:
-            pass
         self._stdin: _Stdin | None = None
         if stdin_fd >= 0:
             self._stdin = _Stdin(stdin_fd)
@@ -282,7 +291,7 @@ class RunningCommand:
         #: Resolved once the main process has been reaped.
         self.reaped: asyncio.Future[None] = self._loop.create_future()
         self._pidfd = os.pidfd_open(self.pid)
-        self._loop.add_reader(self._pidfd, self._reap)
+        self._watch.add_reader(self._pidfd, self._reap)
         self.resume_output()
         if request.timeout is not None:
             self._timers.append(self._loop.call_later(request.timeout, self._on_timeout))
@@ -293,14 +302,14 @@ class RunningCommand:
         """Stop reading the child's output until ``resume_output``."""
         for pipe in self._pipes:
             if pipe.reading:
-                self._loop.remove_reader(pipe.fd)
+                self._watch.remove_reader(pipe.fd)
                 pipe.reading = False
 
     def resume_output(self) -> None:
         """Read the child's output again (after the client caught up)."""
         for pipe in self._pipes:
             if not pipe.reading and pipe.fd >= 0:
-                self._loop.add_reader(pipe.fd, self._read, pipe)
+                self._watch.add_reader(pipe.fd, self._read, pipe)
                 pipe.reading = True
         if self._returncode is not None and self._grace_handle is None:
             self._start_grace()
@@ -317,10 +326,21 @@ class RunningCommand:
                     return
                 if not data:
                     self._close_pipe(pipe)
-                    self._maybe_finish()
+                    if self._returncode is None and self._exits_soon():
+                        self._reap()
+                    else:
+                        self._maybe_finish()
                     return
                 pipe.count += len(data)
                 self._send_output(pipe.name, data)
+                if len(data) == READ_CHUNK and not pipe.grown:
+                    # A fast writer: a bigger pipe lets it run ahead while we
+                    # send (not done for every command: it costs a syscall).
+                    pipe.grown = True
+                    try:
+                        fcntl.fcntl(pipe.fd, _F_SETPIPE_SZ, 256 * 1024)
+                    except OSError:
+                        pass
                 if self._output_paused():
                     self.pause_output()
                     # The grace period is for pipes nobody writes to; it must
@@ -334,11 +354,23 @@ class RunningCommand:
         finally:
             self._uncork()
 
+    def _exits_soon(self) -> bool:
+        """After a pipe closed: wait a moment for the process to exit.
+
+        A process's pipes close as it exits, one by one, a little before its
+        pidfd says so; each close would wake the loop for a turn of its own
+        and preempt the exiting child, if it shares our CPU, to run that turn.
+        Sleeping on the pidfd alone instead lets the exit finish and wakes
+        us once.  A command that closes its output and lives on
+        (``exec >&-``) costs the loop this wait once per pipe.
+        """
+        return bool(select.select([self._pidfd], [], [], EXIT_WAIT)[0])
+
     def _close_pipe(self, pipe: _Pipe) -> None:
         if pipe.fd < 0:
             return
         if pipe.reading:
-            self._loop.remove_reader(pipe.fd)
+            self._watch.remove_reader(pipe.fd)
             pipe.reading = False
         os.close(pipe.fd)
         pipe.fd = -1
@@ -383,9 +415,9 @@ class RunningCommand:
             else:
                 st.pending[0] = st.pending[0][n:]
         waiting = bool(st.pending) and not st.broken
-        self._loop.remove_writer(st.fd)
+        self._watch.remove_writer(st.fd)
         if waiting:
-            self._loop.add_writer(st.fd, self._flush_stdin)
+            self._watch.add_writer(st.fd, self._flush_stdin)
         if st.size <= STDIN_HIGH_WATER:
             self._resume_input()
         if not waiting and (st.eof or st.broken):
@@ -394,7 +426,7 @@ class RunningCommand:
     def _close_stdin_fd(self) -> None:
         st = self._stdin
         if st is not None and st.fd >= 0:
-            self._loop.remove_writer(st.fd)
+            self._watch.remove_writer(st.fd)
             os.close(st.fd)
             st.fd = -1
         self._resume_input()
@@ -436,11 +468,13 @@ class RunningCommand:
             pid, status = self.pid, 255 << 8
         if pid == 0:
             return
-        self._loop.remove_reader(self._pidfd)
+        self._watch.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._returncode = os.waitstatus_to_exitcode(status)
         if not self.reaped.done():
             self.reaped.set_result(None)
+        if self._on_reaped is not None:
+            self._on_reaped()
         if self._stdin is not None:
             self._stdin.broken = True
             self._close_stdin_fd()
@@ -481,7 +515,7 @@ class RunningCommand:
 
     def _close_state(self) -> None:
         if self._state_fd >= 0:
-            self._loop.remove_reader(self._state_fd)
+            self._watch.remove_reader(self._state_fd)
             os.close(self._state_fd)
             self._state_fd = -1
 
@@ -508,6 +542,9 @@ class RunningCommand:
             # TERM may have ended the leader while others in the group linger.
             self._kill_group()
         rc = self._returncode
+        # Output held by a cork goes first, the exit frame straight after:
+        # whatever on_exit does next (the audit log) must not hold it back.
+        self._uncork()
         self._on_exit(
             ExitStatus(
                 exit_code=rc if rc >= 0 else None,

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from . import __version__, auth
 from .errors import ProtocolError
+from .fdwatch import FdWatcher
 from .frames import DEFAULT_MAX_PAYLOAD, MESSAGE_TYPES, Frame
 from .guard import CommandRefused, Gate, Guard, Slot
 from .messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus
@@ -282,6 +283,8 @@ class ServerConnection(FramedProtocol):
                 pause_input=transport.pause_reading,
                 resume_input=transport.resume_reading,
                 on_exit=self._command_exited,
+                watcher=self.server.watcher,
+                on_reaped=self._command_reaped,
                 session=session,
             )
         except (OSError, ValueError) as exc:
@@ -296,9 +299,8 @@ class ServerConnection(FramedProtocol):
         if self.server.kill_leftovers:
             self.server.groups.add(self.command.pid)
         self.guard.running += 1
-        self.command.reaped.add_done_callback(self._command_reaped)
 
-    def _command_reaped(self, _: object) -> None:
+    def _command_reaped(self) -> None:
         self.guard.running -= 1
 
     def _send_output(self, stream: str, data: bytes) -> None:
@@ -459,6 +461,7 @@ class Server:
         self.aborted: set[RunningCommand] = set()
         self._log = log
         self._server: asyncio.Server | None = None
+        self._watcher: FdWatcher | None = None
         self.guard = guard or Guard()
         self.guard.log = self.log
 
@@ -468,6 +471,13 @@ class Server:
             self._log(message)
         else:
             print(f"rsh: {message}", file=sys.stderr, flush=True)
+
+    @property
+    def watcher(self) -> FdWatcher:
+        """Watches every command's pipes and exit, for all connections."""
+        if self._watcher is None:
+            self._watcher = FdWatcher()
+        return self._watcher
 
     async def start(self) -> None:
         """Start listening; ``port`` then holds the bound port."""
@@ -505,7 +515,12 @@ class Server:
         # Let TERM, then KILL, take effect so no command outlives the server.
         if self.aborted:
             await asyncio.wait([c.reaped for c in self.aborted], timeout=KILL_GRACE + 1)
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
         if self.kill_leftovers:
             await _end_groups(self.groups)
         if self._server is not None:
             await self._server.wait_closed()
+        if self.guard.audit is not None:
+            self.guard.audit.flush()
