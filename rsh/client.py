@@ -501,6 +501,16 @@ class AsyncClient:
         except ConnectionLost as exc:
             proto.close()
             raise lost(sender.where, exc) from exc
+        except RemoteError:
+            if not sender.refused:
+                proto.close()
+                raise
+            # Refused (restricted mode): the server drops what we sent up to
+            # our `end` and is ready for the next request.
+            out = sender.next_frame()
+            if out is not None:
+                proto.send(*out)
+            raise
         except BaseException:
             proto.close()  # interrupted or out of step: the stream cannot be reused
             raise
@@ -525,7 +535,8 @@ class AsyncClient:
             raise lost(where, exc) from exc
         except BaseException:
             receiver.abort(interrupted=True)
-            proto.close()
+            if not receiver.refused:  # refused (restricted mode): the server stays ready
+                proto.close()
             raise
         return receiver.result()
 

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 
 from .client import DEFAULT_PORT, STDIN_CHUNK, OutputCallback
 from .config import resolve_client_token
-from .errors import ConnectError, ConnectionLost, ProtocolError
+from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
 from .known_hosts import ConfirmCallback, ServerPin
 from .result import CommandResult
@@ -377,6 +377,8 @@ class Client:
             TransferFailed: something did not arrive (``result.failures``);
                 the connection is still usable.
             ConnectionLost: the connection broke (it is closed).
+            RemoteError: the server refused the transfer (``not_allowed``,
+                restricted mode); the connection is still usable.
             ValueError: nothing to send.
         """
         total = TransferResult()
@@ -411,7 +413,7 @@ class Client:
             appeared under its name.
 
         Raises:
-            TransferFailed, ConnectionLost, ValueError: as for ``put``.
+            TransferFailed, ConnectionLost, RemoteError, ValueError: as for ``put``.
         """
         requests = get_requests(remote, recursive=recursive, cwd=cwd)
         total = TransferResult()
@@ -448,6 +450,17 @@ class Client:
         except ConnectionLost as exc:
             self.close()
             raise lost(sender.where, exc) from exc
+        except RemoteError:
+            if not sender.refused:
+                self.close()
+                raise
+            # Refused (restricted mode): the server drops what we sent up to
+            # our `end` and is ready for the next request.
+            out = sender.next_frame()
+            if out is not None:
+                conn.send(*out)
+            conn.flush()
+            raise
         except BaseException:
             # Interrupted, or the stream is out of step: it cannot be reused.
             self.close()
@@ -474,7 +487,8 @@ class Client:
             raise lost(where, exc) from exc
         except BaseException:
             receiver.abort(interrupted=True)
-            self.close()
+            if not receiver.refused:  # refused (restricted mode): the server stays ready
+                self.close()
             raise
         return receiver.result()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -197,6 +198,53 @@ def test_allow_command_runs_only_matching_commands(make_server, tmp_path: Path) 
             c.run("echo x", cwd="/tmp")
         assert c.run("echo still usable").stdout == b"still usable\n"
     assert wait_until(lambda: sum(x.get("refused") == "not_allowed" for x in records(s, "command")) == 6)
+
+
+def _refusal_tree(root: Path) -> Path:
+    """A file, a tree whose entries the client pipelines behind ``put``, and an empty directory."""
+    (root / "tree" / "sub").mkdir(parents=True)
+    (root / "tree" / "sub" / "f").write_bytes(b"x" * 1000)
+    (root / "empty").mkdir()
+    (root / "file").write_bytes(b"data")
+    return root
+
+
+def test_restricted_put_and_get_are_refused_and_the_connection_stays(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = _refusal_tree(tmp_path / "src")
+    dest = tmp_path / "dest"
+    s = make_server("--allow-command", "echo *")
+    with rsh.connect(s.host, s.port, s.token) as c:
+        for local, recursive in (("file", False), ("tree", True), ("empty", True)):
+            with pytest.raises(RemoteError) as info:
+                c.put(str(src / local), str(dest), recursive=recursive)
+            assert info.value.code == "not_allowed" and "restricted mode" in str(info.value)
+            assert c.run("echo ok").stdout == b"ok\n", local
+        with pytest.raises(RemoteError) as info:
+            c.get(str(src / "file"), str(dest))
+        assert info.value.code == "not_allowed"
+        assert c.run("echo ok").stdout == b"ok\n"
+
+    async def the_async_client() -> list[bytes]:
+        outputs = []
+        async with await rsh.connect_async(s.host, s.port, s.token) as c:
+            for call in (lambda: c.put(str(src / "tree"), str(dest), recursive=True), lambda: c.get(str(src / "file"), str(dest))):
+                with pytest.raises(RemoteError):
+                    await call()
+                outputs.append((await c.run("echo ok")).stdout)
+        return outputs
+
+    assert asyncio.run(the_async_client()) == [b"ok\n", b"ok\n"]
+    assert not dest.exists()
+    assert not any("protocol error" in line for line in s.log)
+
+
+def test_restricted_put_from_the_command_line_is_one_line(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = _refusal_tree(tmp_path / "src")
+    s = make_server("--force-command", "echo forced")
+    for verb, args in (("put", ["-r", str(src / "tree"), str(tmp_path / "dest")]), ("get", [str(src / "file"), str(tmp_path / "dest")])):
+        r = subprocess.run(rsh_argv(verb, s.address, *args), env={**s.env, "RSH_TOKEN": s.token}, capture_output=True, timeout=60)
+        assert (r.returncode, r.stderr.decode()) == (255, "rsh: file transfer is not allowed on this server (restricted mode)\n")
+    assert not (tmp_path / "dest").exists()
 
 
 def test_force_command_runs_instead_and_sees_the_original(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
