@@ -35,7 +35,7 @@ from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
 from .known_hosts import ConfirmCallback, ServerPin
 from .result import CommandResult
 from .session import CommandRun, Handshake, connect_error_reason, exec_request
-from .tls import client_context, handshake_failure, silent_server_hint
+from .tls import TLS_PROBE_DELAY, client_context, handshake_failure, silent_server_hint, speaks_tls, tls_server_error
 from .transfer import TransferResult
 from .transfer_client import LocalPath, Sources, checked, get_requests, lost, make_receiver, put_plan
 from .transfer_recv import Receiver
@@ -232,9 +232,12 @@ class Client:
         self._conn = _FrameSocket(sock, max_payload, trace)
         self.host = host
         self.closed = False
+        deadline = time.monotonic() + timeout
+        if not use_tls:
+            self._check_not_tls(sock, host, port, where, deadline)
         handshake = Handshake(token, where)
         try:
-            self._handshake(handshake, time.monotonic() + timeout)
+            self._handshake(handshake, deadline)
         except (ConnectError, ConnectionLost) as exc:
             sock.close()
             hint = silent_server_hint(use_tls, handshake.hello is not None)
@@ -272,6 +275,22 @@ class Client:
             tls.close()
             raise
         return tls
+
+    @staticmethod
+    def _check_not_tls(sock: socket.socket, host: str, port: int, where: str, deadline: float) -> None:
+        """If the server is slow to say anything, make sure it is not waiting for TLS (see ``TLS_PROBE_DELAY``)."""
+        try:
+            wait = min(TLS_PROBE_DELAY, deadline - time.monotonic())
+            if wait <= 0 or select.select([sock], [], [], wait)[0]:
+                return
+            # At most half of what is left, so a probe that hangs still
+            # leaves time for a slow hello.
+            left = deadline - time.monotonic()
+            if left > 0 and speaks_tls(host, port, left / 2):
+                raise ConnectError(tls_server_error(where))
+        except BaseException:
+            sock.close()
+            raise
 
     def _handshake(self, handshake: Handshake, deadline: float) -> None:
         conn = self._conn
