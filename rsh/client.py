@@ -30,7 +30,7 @@ from .known_hosts import ConfirmCallback, ServerPin
 from .messages import SIGNALS, ExitStatus
 from .result import CommandResult
 from .session import CommandRun, Handshake, connect_error_reason, exec_request, remote_error
-from .tls import client_context, handshake_failure, silent_server_hint
+from .tls import TLS_PROBE_DELAY, client_context, handshake_failure, silent_server_hint, speaks_tls_async, tls_server_error
 from .transfer import TransferResult
 from .transfer_client import LocalPath, Sources, checked, get_requests, lost, make_receiver, put_plan
 from .transfer_recv import Receiver
@@ -124,6 +124,15 @@ class _ClientProtocol(FramedProtocol):
             self.transport.resume_reading()
             self._reading_paused = False
         return frame
+
+    async def wait_for_frame(self) -> None:
+        """Wait until a frame has arrived or the connection has ended, without taking anything."""
+        while not self._queue and self.failure is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     async def next_frame(self) -> Frame:
         """Return the next frame from the server.
@@ -324,7 +333,9 @@ class AsyncClient:
                 )
         handshake = Handshake(token, where)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as limit:
+                if not use_tls:
+                    await cls._check_not_tls(proto, host, port, where, limit.when() or 0.0)
                 hello = await cls._handshake(proto, handshake)
         except TimeoutError:
             proto.close()
@@ -338,6 +349,21 @@ class AsyncClient:
             proto.close()
             raise
         return cls(proto, hello, server_fingerprint, host)
+
+    @staticmethod
+    async def _check_not_tls(proto: _ClientProtocol, host: str, port: int, where: str, deadline: float) -> None:
+        """If the server is slow to say anything, make sure it is not waiting for TLS (see ``TLS_PROBE_DELAY``)."""
+        try:
+            async with asyncio.timeout(TLS_PROBE_DELAY):
+                await proto.wait_for_frame()
+            return
+        except TimeoutError:
+            pass
+        # At most half of what is left, so a probe that hangs still leaves
+        # time for a slow hello.
+        left = deadline - asyncio.get_running_loop().time()
+        if left > 0 and await speaks_tls_async(host, port, left / 2):
+            raise ConnectError(tls_server_error(where))
 
     @staticmethod
     async def _handshake(proto: _ClientProtocol, handshake: Handshake) -> dict[str, Any]:
@@ -501,6 +527,16 @@ class AsyncClient:
         except ConnectionLost as exc:
             proto.close()
             raise lost(sender.where, exc) from exc
+        except RemoteError:
+            if not sender.refused:
+                proto.close()
+                raise
+            # Refused (restricted mode): the server drops what we sent up to
+            # our `end` and is ready for the next request.
+            out = sender.next_frame()
+            if out is not None:
+                proto.send(*out)
+            raise
         except BaseException:
             proto.close()  # interrupted or out of step: the stream cannot be reused
             raise
@@ -525,7 +561,8 @@ class AsyncClient:
             raise lost(where, exc) from exc
         except BaseException:
             receiver.abort(interrupted=True)
-            proto.close()
+            if not receiver.refused:  # refused (restricted mode): the server stays ready
+                proto.close()
             raise
         return receiver.result()
 

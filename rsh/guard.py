@@ -371,7 +371,7 @@ class Guard:
     def admission(self, addr: Address | None) -> tuple[str, str] | None:
         """Why a new connection from *addr* is refused (code, message), or None to admit it."""
         if addr is None or not self.access.permits(addr):
-            return "denied", "address not allowed"
+            return "denied", f"connections from {addr if addr is not None else 'this address'} are not allowed here"
         if self.open >= self.limits.max_conns:
             return "too_many_connections", f"server busy: {self.open} connections open, the limit is {self.limits.max_conns}; try again later"
         if self.unauthenticated >= self.limits.max_unauthenticated:
@@ -559,8 +559,9 @@ class _Handover(asyncio.Protocol):
 class Gate(asyncio.Protocol):
     """The first protocol of every accepted connection.
 
-    Admits or refuses it before reading a byte (a denied peer is closed
-    unread; one past a limit gets ``too_many_connections`` on plain TCP),
+    Admits or refuses it before reading a byte (a refused peer gets
+    ``access_denied`` or ``too_many_connections`` on plain TCP, nothing
+    under TLS, and is closed unread),
     then gives the transport, directly or after a TLS handshake, to the
     protocol object that ``make_connection(slot)`` returns.
     """
@@ -582,12 +583,13 @@ class Gate(asyncio.Protocol):
         if refusal is not None:
             code, message = refusal
             guard.refused(peer, code)
-            if code == "denied":
-                raw.abort()  # nothing read, nothing said
-            else:
-                if guard.ssl_context is None:
-                    raw.write(encode_frame("error", {"code": code, "message": message}))
-                raw.close()
+            if guard.ssl_context is None:
+                # Nothing is read; one frame says why instead of hello, so the
+                # client can tell the person rather than guess.
+                # (The audit log's `end` stays `denied`, as documented.)
+                wire_code = "access_denied" if code == "denied" else code
+                raw.write(encode_frame("error", {"code": wire_code, "message": message}))
+            raw.close()
             return
         slot = Slot(guard, peer, raw.abort)
         conn = self.make_connection(slot)

@@ -4,6 +4,7 @@ Each connection is a ``ServerConnection`` moving through these states::
 
     AUTH --auth ok--> READY --exec--> RUNNING --exit sent--> READY
                       READY --put---> RECEIVING --done sent--> READY
+                                      (refused: its frames dropped --end--> READY)
                       READY --get---> SENDING --done received--> READY
 
 Nothing runs before READY.  A frame that breaks the protocol, or comes in a
@@ -43,7 +44,7 @@ from .remote_complete import complete_commands, complete_paths
 from .shell_session import ShellSession
 from .tls import is_loopback
 from .transfer import RECEIVER_TYPES, SENDER_TYPES, GetRequest, PutRequest
-from .transfer_server import GetHandler, PutHandler, TransferHandler
+from .transfer_server import GetHandler, PutHandler, RefusedPut, TransferHandler
 from .transport import FramedProtocol
 
 __all__ = ["Server", "ServerConnection", "is_loopback"]
@@ -366,9 +367,9 @@ class ServerConnection(FramedProtocol):
 
     def _on_put(self, frame: Frame) -> None:
         request = PutRequest.from_frame(frame)
-        if self._transfers_refused():
-            return
-        self.transfer = PutHandler(self, request)
+        # Refused or not, the client's entries are already on their way behind
+        # the request: a refused put reads them (and drops them) up to its end.
+        self.transfer = RefusedPut() if self._transfers_refused() else PutHandler(self, request)
         self.state = State.RECEIVING
 
     def _on_get(self, frame: Frame) -> None:

@@ -100,7 +100,10 @@ class Handshake:
         """
         where = self.where
         if frame.type == "error":
-            raise remote_error(frame)
+            error = remote_error(frame)
+            if error.code == "access_denied":
+                raise RemoteError(f"{where} refused the connection: {error.message}", code=error.code)
+            raise error
         if frame.type != "hello":
             raise ProtocolError(f"{where} sent {frame.type!r} instead of hello: not an rsh server?", code="unexpected_frame")
         if frame.get("version") != PROTOCOL_VERSION:

@@ -30,12 +30,12 @@ from typing import Any, BinaryIO
 
 from .client import DEFAULT_PORT, STDIN_CHUNK, OutputCallback
 from .config import resolve_client_token
-from .errors import ConnectError, ConnectionLost, ProtocolError
+from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
 from .known_hosts import ConfirmCallback, ServerPin
 from .result import CommandResult
 from .session import CommandRun, Handshake, connect_error_reason, exec_request
-from .tls import client_context, handshake_failure, silent_server_hint
+from .tls import TLS_PROBE_DELAY, client_context, handshake_failure, silent_server_hint, speaks_tls, tls_server_error
 from .transfer import TransferResult
 from .transfer_client import LocalPath, Sources, checked, get_requests, lost, make_receiver, put_plan
 from .transfer_recv import Receiver
@@ -232,9 +232,12 @@ class Client:
         self._conn = _FrameSocket(sock, max_payload, trace)
         self.host = host
         self.closed = False
+        deadline = time.monotonic() + timeout
+        if not use_tls:
+            self._check_not_tls(sock, host, port, where, deadline)
         handshake = Handshake(token, where)
         try:
-            self._handshake(handshake, time.monotonic() + timeout)
+            self._handshake(handshake, deadline)
         except (ConnectError, ConnectionLost) as exc:
             sock.close()
             hint = silent_server_hint(use_tls, handshake.hello is not None)
@@ -272,6 +275,22 @@ class Client:
             tls.close()
             raise
         return tls
+
+    @staticmethod
+    def _check_not_tls(sock: socket.socket, host: str, port: int, where: str, deadline: float) -> None:
+        """If the server is slow to say anything, make sure it is not waiting for TLS (see ``TLS_PROBE_DELAY``)."""
+        try:
+            wait = min(TLS_PROBE_DELAY, deadline - time.monotonic())
+            if wait <= 0 or select.select([sock], [], [], wait)[0]:
+                return
+            # At most half of what is left, so a probe that hangs still
+            # leaves time for a slow hello.
+            left = deadline - time.monotonic()
+            if left > 0 and speaks_tls(host, port, left / 2):
+                raise ConnectError(tls_server_error(where))
+        except BaseException:
+            sock.close()
+            raise
 
     def _handshake(self, handshake: Handshake, deadline: float) -> None:
         conn = self._conn
@@ -377,6 +396,8 @@ class Client:
             TransferFailed: something did not arrive (``result.failures``);
                 the connection is still usable.
             ConnectionLost: the connection broke (it is closed).
+            RemoteError: the server refused the transfer (``not_allowed``,
+                restricted mode); the connection is still usable.
             ValueError: nothing to send.
         """
         total = TransferResult()
@@ -411,7 +432,7 @@ class Client:
             appeared under its name.
 
         Raises:
-            TransferFailed, ConnectionLost, ValueError: as for ``put``.
+            TransferFailed, ConnectionLost, RemoteError, ValueError: as for ``put``.
         """
         requests = get_requests(remote, recursive=recursive, cwd=cwd)
         total = TransferResult()
@@ -448,6 +469,17 @@ class Client:
         except ConnectionLost as exc:
             self.close()
             raise lost(sender.where, exc) from exc
+        except RemoteError:
+            if not sender.refused:
+                self.close()
+                raise
+            # Refused (restricted mode): the server drops what we sent up to
+            # our `end` and is ready for the next request.
+            out = sender.next_frame()
+            if out is not None:
+                conn.send(*out)
+            conn.flush()
+            raise
         except BaseException:
             # Interrupted, or the stream is out of step: it cannot be reused.
             self.close()
@@ -474,7 +506,8 @@ class Client:
             raise lost(where, exc) from exc
         except BaseException:
             receiver.abort(interrupted=True)
-            self.close()
+            if not receiver.refused:  # refused (restricted mode): the server stays ready
+                self.close()
             raise
         return receiver.result()
 

@@ -18,6 +18,7 @@ step imports ``cryptography``.  Everything else here is stdlib ``ssl``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import ipaddress
@@ -42,10 +43,22 @@ __all__ = [
     "is_loopback",
     "handshake_failure",
     "silent_server_hint",
+    "TLS_PROBE_DELAY",
+    "speaks_tls",
+    "speaks_tls_async",
+    "tls_server_error",
 ]
 
 #: The identity's file name in the server's config directory.
 IDENTITY_FILE = "server-identity.pem"
+
+#: Seconds a plain client waits for the first byte before it asks, on a
+#: second connection, whether the server speaks TLS.  A TLS server waits
+#: for the client to speak first, and a plain client waits for ``hello``,
+#: so otherwise both would sit until the deadline.  A plain server sends
+#: ``hello`` as soon as it accepts, far within this; if it is slower still,
+#: the probe only costs it one failed handshake (a protocol error in its log).
+TLS_PROBE_DELAY = 0.5
 
 _FINGERPRINT = re.compile(r"^SHA256:([A-Za-z0-9+/]{43})=?$")
 _CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -203,12 +216,50 @@ def client_context() -> ssl.SSLContext:
 def silent_server_hint(tls: bool, got_hello: bool) -> str:
     """What to add when a plain connection ended or timed out before any ``hello``.
 
-    A TLS server waits for the client's TLS greeting and says nothing to a
-    plain client, which in turn waits for ``hello``.
+    An rsh server says ``hello``, or why not, to a plain client; a TLS one
+    that turns a connection away closes it before its handshake, without a
+    word.  (A TLS server that is merely waiting for TLS is found by
+    ``speaks_tls`` instead.)
     """
     if tls or got_hello:
         return ""
-    return " without saying hello (a TLS server waits for TLS: connect with --tls, or --fingerprint)"
+    return " without saying hello (a TLS server that does not admit this address, or is at its connection limit; or not an rsh server)"
+
+
+def tls_server_error(where: str) -> str:
+    """The one-line error for a plain connection to *where*, a server that speaks TLS."""
+    return f"cannot connect to {where}: it speaks TLS (connect with --tls, or --fingerprint as the server printed it)"
+
+
+def speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """True when a TLS handshake with *host*:*port* completes (blocking).
+
+    Nothing is sent after the handshake and the certificate is not
+    checked: the answer only decides what to tell the person.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock, client_context().wrap_socket(sock, server_hostname=host):
+            return True
+    except OSError:
+        return False
+
+
+async def speaks_tls_async(host: str, port: int, timeout: float) -> bool:
+    """``speaks_tls`` for asyncio."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            transport, _ = await loop.create_connection(
+                asyncio.Protocol, host, port, ssl=client_context(), ssl_handshake_timeout=timeout
+            )
+    except (OSError, TimeoutError):
+        return False
+    transport.abort()
+    # The socket is closed on the loop's next turns: let them run, so a
+    # caller whose loop ends right after this leaks nothing.
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return True
 
 
 def handshake_failure(where: str, exc: OSError) -> str:

@@ -54,6 +54,7 @@ __all__ = [
     "check_name",
     "failure_from_oserror",
     "failure_notice",
+    "is_refusal",
     "printable",
 ]
 
@@ -419,6 +420,16 @@ def failure_notice(frame: Frame) -> Failure | None:
     if frame.get("code") not in FAILURE_CODES or "path" not in frame.fields:
         return None
     return _failure_fields(frame, frame.get("code"), remote=True)
+
+
+def is_refusal(frame: Frame) -> bool:
+    """True when *frame* refuses a transfer request outright (restricted mode).
+
+    Such an ``error`` (``not_allowed``, no ``path``) is the server's first
+    answer to ``put`` or ``get``; it ends that transfer and leaves the
+    connection usable.
+    """
+    return frame.type == "error" and frame.get("code") == "not_allowed" and "path" not in frame.fields
 
 
 def failure_from_oserror(path: str, exc: OSError) -> Failure:

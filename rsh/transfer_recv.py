@@ -49,6 +49,7 @@ from .transfer import (
     check_resume,
     failure_from_oserror,
     failure_notice,
+    is_refusal,
     printable,
 )
 from .transfer_send import PrefixHash, ProgressCallback, prefix_hash_job
@@ -342,6 +343,11 @@ class Receiver:
         #: before the file can be answered.
         self.pending_hash = False
         self.finished = False
+        #: The sender refused the transfer with its first frame (``on_frame``
+        #: raised its ``RemoteError``): nothing more comes, and the connection
+        #: stays usable.
+        self.refused = False
+        self._heard = False
         self.failures: list[Failure] = []
         self._started = time.monotonic()
         self._files = self._dirs = self._symlinks = 0
@@ -364,6 +370,11 @@ class Receiver:
         """
         if self.finished or self.pending_hash:
             raise ProtocolError(f"unexpected {frame.type!r} frame in a transfer", code="unexpected_frame")
+        if not self._heard and is_refusal(frame):
+            self.refused = True
+            self.abort(interrupted=False)
+            raise remote_error(frame)
+        self._heard = True
         inc = self._incoming
         if inc is not None:
             return self._on_file_frame(inc, frame)

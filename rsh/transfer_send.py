@@ -41,6 +41,7 @@ from .transfer import (
     check_name,
     failure_from_oserror,
     failure_notice,
+    is_refusal,
 )
 
 __all__ = ["Sender", "PathSource", "StreamSource", "Source", "ProgressCallback", "PrefixHash", "prefix_hash_job"]
@@ -313,7 +314,13 @@ class Sender:
         self._expect: deque[_SourceFile | Entry | None] = deque()
         self._current: _Sending | None = None
         self._ended = False
+        self._answered = False
         self.finished = False
+        #: The receiver refused the transfer before answering anything
+        #: (``on_reply`` raised its ``RemoteError``); the connection stays
+        #: usable once ``next_frame()``'s closing ``end``, if any, is sent.
+        self.refused = False
+        self._end_due = False
         #: A resume offer needs the first bytes of the file hashed
         #: (``hash_job()``, then ``hash_done()``) before anything more can be sent.
         self.pending_hash = False
@@ -332,6 +339,9 @@ class Sender:
 
     def next_frame(self) -> Out | None:
         """The next frame to send, or None while waiting for a reply (or when finished)."""
+        if self._end_due:
+            self._end_due = False
+            return ("end", None, b"")
         cur = self._current
         if cur is not None:
             if not cur.streaming:
@@ -400,7 +410,10 @@ class Sender:
         """
         failure = failure_notice(frame) if frame.type == "error" else None
         if frame.type == "error" and failure is None:
+            if not self._answered and is_refusal(frame):
+                self._refuse()
             raise remote_error(frame)
+        self._answered = True
         if not self._expect:
             raise ProtocolError(f"unexpected {frame.type!r}: no reply is owed", code="unexpected_frame")
         head = self._expect[0]
@@ -464,6 +477,15 @@ class Sender:
         if self.pending_hash:
             self.pending_hash = False
             cur.streaming = cur.resume_due = True
+
+    def _refuse(self) -> None:
+        # The receiver drops whatever we sent behind the request up to our
+        # `end`; owe it that `end` (unless it went already), then stop.
+        self.close()
+        self._expect.clear()
+        self._end_due = not self._ended
+        self._ended = self.finished = self.refused = True
+        self.pending_hash = False
 
     # -- resume ------------------------------------------------------------
 

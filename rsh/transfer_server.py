@@ -28,7 +28,7 @@ from .transfer_send import PathSource, PrefixHash, Sender
 if TYPE_CHECKING:
     from .server import ServerConnection
 
-__all__ = ["PutHandler", "GetHandler", "TransferHandler", "server_path"]
+__all__ = ["PutHandler", "GetHandler", "RefusedPut", "TransferHandler", "server_path"]
 
 # Frames a sending connection writes per turn of the loop before letting
 # other connections run: 8 data frames are 2 MiB.
@@ -186,4 +186,27 @@ class GetHandler:
         self.sender.close()
 
 
-TransferHandler = PutHandler | GetHandler
+class RefusedPut:
+    """A ``put`` refused at the request: drop what the client sent behind it, up to its ``end``.
+
+    The client does not wait for an answer to ``put`` before its first
+    entries, so they are on their way when it learns of the refusal; it
+    then ends the transfer with ``end`` and nothing is answered.
+    """
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    def on_frame(self, frame: Frame) -> None:
+        """Drop one of the client's frames; ``end`` is the last."""
+        if frame.type == "end":
+            self.finished = True
+
+    def write_resumed(self) -> None:
+        """Nothing is sent, so nothing waits for the client to read."""
+
+    def abort(self) -> None:
+        """Nothing was opened."""
+
+
+TransferHandler = PutHandler | GetHandler | RefusedPut

@@ -5,6 +5,8 @@
     with Proxy(server.port, hold="up", after=N, then="cut") as p:  # ... then drop the connection
 
 One connection at a time; everything it starts is stopped by ``close()``.
+
+    with SlowStart(server.port, 1.5) as p:               # every connection: the server's first bytes 1.5 s late
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from typing import Literal
 
 from rsh.frames import FrameDecoder
@@ -125,6 +128,73 @@ class Proxy:
             t.join(10)
 
     def __enter__(self) -> Proxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SlowStart:
+    """Forward every connection to 127.0.0.1:*upstream*, holding the server's first bytes back *delay* seconds.
+
+    A server slow to say hello, as one on a loaded machine or far away would be.
+    """
+
+    def __init__(self, upstream: int, delay: float) -> None:
+        self.upstream = upstream
+        self.delay = delay
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self._socks += [client, server]
+            for src, dst, delay in ((client, server, 0.0), (server, client, self.delay)):
+                t = threading.Thread(target=self._pump, args=(src, dst, delay), daemon=True)
+                self._threads.append(t)
+                t.start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, delay: float) -> None:
+        time.sleep(delay)
+        try:
+            while data := src.recv(1 << 16):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Stop everything this proxy started."""
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+        for s in self._socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        for t in self._threads:
+            t.join(10)
+
+    def __enter__(self) -> SlowStart:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 
 import rsh
 from rsh.errors import RemoteError
+from rsh.frames import FrameDecoder
 
 from .conftest import ServerProcess, rsh_argv, start_server, wait_until
 from .rawpeer import RawPeer
@@ -48,36 +50,48 @@ def cli(server: ServerProcess, *args: str, input: bytes | None = None) -> subpro
     )
 
 
-def closed_unread(host: str, port: int, source: str | None = None) -> bool:
-    """True when the server drops the connection without a single byte (no hello)."""
+def turned_away(host: str, port: int, source: str | None = None) -> bool:
+    """True when the server answers with one ``access_denied`` frame instead of hello, then closes."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    data = b""
     with socket.socket(family) as sock:
         if source:
             sock.bind((source, 0))
         sock.settimeout(30)
         sock.connect((host, port))
-        try:
-            return sock.recv(65536) == b""
-        except ConnectionResetError:
-            return True
+        while chunk := sock.recv(65536):
+            data += chunk
+    frames = FrameDecoder().feed(data)
+    return [(f.type, f.get("code")) for f in frames] == [("error", "access_denied")]
 
 
 # -- --allow / --deny ----------------------------------------------------------------
 
 
-def test_deny_closes_before_anything_is_read(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_deny_says_so_and_closes_before_anything_is_read(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     s = make_server("--deny", "127.0.0.0/8")
     marker = tmp_path / "marker"
-    assert closed_unread(s.host, s.port)
+    assert turned_away(s.host, s.port)
     r = cli(s, s.address, "--", f"touch '{marker}'")
-    assert r.returncode == 255 and r.stderr.count(b"\n") == 1 and not marker.exists()
-    assert wait_until(lambda: [x["end"] for x in records(s, "connection")] == ["denied", "denied"])
+    assert (r.returncode, r.stderr.decode()) == (255, f"rsh: {s.address} refused the connection: connections from 127.0.0.1 are not allowed here\n")
+    assert not marker.exists()
+    with pytest.raises(RemoteError) as info:
+        rsh.connect(s.host, s.port, s.token)
+    assert info.value.code == "access_denied"
+    assert wait_until(lambda: [x["end"] for x in records(s, "connection")] == ["denied"] * 3)
     assert all(x["duration"] == 0.0 and "user" not in x for x in records(s, "connection"))
+
+
+def test_a_tls_server_says_nothing_to_a_denied_peer(make_server) -> None:  # type: ignore[no-untyped-def]
+    # No frame in the clear where a TLS client waits for its handshake.
+    s = make_server("--tls", "--deny", "127.0.0.1")
+    with socket.create_connection((s.host, s.port), timeout=30) as sock:
+        assert sock.recv(65536) == b""
 
 
 def test_allow_admits_only_the_listed_source(make_server) -> None:  # type: ignore[no-untyped-def]
     s = make_server("--allow", "127.0.0.2/32", "--allow", "10.0.0.0/8")
-    assert closed_unread(s.host, s.port)  # from 127.0.0.1: not on the list
+    assert turned_away(s.host, s.port)  # from 127.0.0.1: not on the list
     with socket.socket() as sock:  # from 127.0.0.2: gets its hello
         sock.bind(("127.0.0.2", 0))
         sock.settimeout(30)
@@ -87,7 +101,7 @@ def test_allow_admits_only_the_listed_source(make_server) -> None:  # type: igno
 
 def test_deny_beats_allow(make_server) -> None:  # type: ignore[no-untyped-def]
     s = make_server("--allow", "127.0.0.0/8", "--deny", "127.0.0.3")
-    assert closed_unread(s.host, s.port, source="127.0.0.3")
+    assert turned_away(s.host, s.port, source="127.0.0.3")
     with rsh.connect(s.host, s.port, s.token) as c:
         assert c.run("echo in").stdout == b"in\n"
 
@@ -104,7 +118,7 @@ def _ipv6_loopback() -> bool:
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
 def test_ipv6_allow_and_deny(make_server) -> None:  # type: ignore[no-untyped-def]
     denied = make_server("--host", "::1", "--deny", "::1/128")
-    assert denied.host == "::1" and closed_unread("::1", denied.port)
+    assert denied.host == "::1" and turned_away("::1", denied.port)
     allowed = make_server("--host", "::1", "--allow", "::1", "--deny", "127.0.0.0/8")
     with rsh.connect("::1", allowed.port, allowed.token) as c:
         assert c.run("echo six").stdout == b"six\n"
@@ -197,6 +211,53 @@ def test_allow_command_runs_only_matching_commands(make_server, tmp_path: Path) 
             c.run("echo x", cwd="/tmp")
         assert c.run("echo still usable").stdout == b"still usable\n"
     assert wait_until(lambda: sum(x.get("refused") == "not_allowed" for x in records(s, "command")) == 6)
+
+
+def _refusal_tree(root: Path) -> Path:
+    """A file, a tree whose entries the client pipelines behind ``put``, and an empty directory."""
+    (root / "tree" / "sub").mkdir(parents=True)
+    (root / "tree" / "sub" / "f").write_bytes(b"x" * 1000)
+    (root / "empty").mkdir()
+    (root / "file").write_bytes(b"data")
+    return root
+
+
+def test_restricted_put_and_get_are_refused_and_the_connection_stays(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = _refusal_tree(tmp_path / "src")
+    dest = tmp_path / "dest"
+    s = make_server("--allow-command", "echo *")
+    with rsh.connect(s.host, s.port, s.token) as c:
+        for local, recursive in (("file", False), ("tree", True), ("empty", True)):
+            with pytest.raises(RemoteError) as info:
+                c.put(str(src / local), str(dest), recursive=recursive)
+            assert info.value.code == "not_allowed" and "restricted mode" in str(info.value)
+            assert c.run("echo ok").stdout == b"ok\n", local
+        with pytest.raises(RemoteError) as info:
+            c.get(str(src / "file"), str(dest))
+        assert info.value.code == "not_allowed"
+        assert c.run("echo ok").stdout == b"ok\n"
+
+    async def the_async_client() -> list[bytes]:
+        outputs = []
+        async with await rsh.connect_async(s.host, s.port, s.token) as c:
+            for call in (lambda: c.put(str(src / "tree"), str(dest), recursive=True), lambda: c.get(str(src / "file"), str(dest))):
+                with pytest.raises(RemoteError):
+                    await call()
+                outputs.append((await c.run("echo ok")).stdout)
+        return outputs
+
+    assert asyncio.run(the_async_client()) == [b"ok\n", b"ok\n"]
+    assert not dest.exists()
+    assert not any("protocol error" in line for line in s.log)
+
+
+def test_restricted_put_from_the_command_line_is_one_line(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = _refusal_tree(tmp_path / "src")
+    s = make_server("--force-command", "echo forced")
+    for verb, args in (("put", ["-r", str(src / "tree"), str(tmp_path / "dest")]), ("get", [str(src / "file"), str(tmp_path / "dest")])):
+        r = subprocess.run(rsh_argv(verb, s.address, *args), env={**s.env, "RSH_TOKEN": s.token}, capture_output=True, timeout=60)
+        assert (r.returncode, r.stderr.decode()) == (255, "rsh: file transfer is not allowed on this server (restricted mode)\n")
+    assert not (tmp_path / "dest").exists()
 
 
 def test_force_command_runs_instead_and_sees_the_original(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -12,15 +12,18 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import rsh
 from rsh.errors import ConnectError, HostKeyChanged, UnknownHostKey
+from rsh.tls import TLS_PROBE_DELAY
 from rsh.tls import fingerprint as der_fingerprint
 
 from .conftest import ROOT, ServerProcess, rsh_argv, rsh_env, start_server
+from .proxy import SlowStart
 from .rawpeer import RawPeer
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
@@ -281,13 +284,47 @@ def test_cli_bad_fingerprint_is_a_usage_error(tls_server: ServerProcess, tmp_pat
     assert r.returncode == 2 and b"not a fingerprint" in r.stderr
 
 
-def test_cli_plain_client_to_tls_server_hints_at_tls(tmp_path: Path) -> None:
-    s = start_server(tmp_path, "--tls", "--auth-timeout", "1")
-    try:
-        r = exec_cli(s, tmp_path, "--connect-timeout", "5", s.address, "--", "true")
-    finally:
-        s.stop()
-    assert r.returncode == 255 and b"--tls" in r.stderr and r.stderr.count(b"\n") == 1
+# A plain client waits for hello and a TLS server for the client's first bytes: without a
+# probe both would wait for the 10 s deadline.  These bounds are far above the half second
+# the answer takes, and far below the deadline.
+WELL_BEFORE_THE_DEADLINE = 5.0
+
+
+def test_cli_plain_client_to_tls_server_says_use_tls_at_once(tls_server: ServerProcess, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    t0 = time.monotonic()
+    r = exec_cli(tls_server, tmp_path, tls_server.address, "--", f"touch '{marker}'")
+    assert time.monotonic() - t0 < WELL_BEFORE_THE_DEADLINE
+    assert (r.returncode, r.stderr.decode()) == (
+        255,
+        f"rsh: cannot connect to {tls_server.address}: it speaks TLS (connect with --tls, or --fingerprint as the server printed it)\n",
+    )
+    assert not marker.exists()
+
+
+def test_api_plain_client_to_tls_server_says_so_at_once(tls_server: ServerProcess) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(ConnectError, match="it speaks TLS"):
+        rsh.connect(tls_server.host, tls_server.port, tls_server.token)
+    assert time.monotonic() - t0 < WELL_BEFORE_THE_DEADLINE
+
+
+async def test_async_api_plain_client_to_tls_server_says_so_at_once(tls_server: ServerProcess) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(ConnectError, match="it speaks TLS"):
+        await rsh.connect_async(tls_server.host, tls_server.port, tls_server.token)
+    assert time.monotonic() - t0 < WELL_BEFORE_THE_DEADLINE
+
+
+async def test_a_plain_server_slow_to_say_hello_is_still_reached(server: ServerProcess) -> None:
+    # Slower than the probe's delay: the client asks a second connection about TLS, which
+    # fails against a plain server, and goes on waiting for hello on the first.
+    with SlowStart(server.port, 2 * TLS_PROBE_DELAY) as slow:
+        with rsh.connect("127.0.0.1", slow.port, server.token) as c:
+            assert c.run("echo slow").stdout == b"slow\n"
+        async with await rsh.connect_async("127.0.0.1", slow.port, server.token) as ac:
+            assert (await ac.run("echo slow")).stdout == b"slow\n"
+        assert slow.connections == 4
 
 
 def test_cli_asks_on_the_terminal(tls_server: ServerProcess, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from rsh import transfer_recv
-from rsh.errors import ProtocolError
+from rsh.errors import ProtocolError, RemoteError
 from rsh.frames import Frame, FrameDecoder, encode_frame
 from rsh.progress import ProgressBar, format_bar, format_bytes, format_duration, format_summary
 from rsh.transfer import CHUNK, Entry, Failure, TransferProgress, TransferResult, failure_from_oserror
@@ -244,6 +244,54 @@ def test_a_reply_nobody_asked_for_is_a_protocol_error(tmp_path: Path) -> None:
     with pytest.raises(ProtocolError):
         s.on_reply(wire("ok"))  # a file is answered `ready` first
     s.close()
+
+
+REFUSAL = {"code": "not_allowed", "message": "file transfer is not allowed on this server (restricted mode)"}
+
+
+def sent_until_waiting(s: Sender) -> list[str]:
+    types = []
+    while (out := s.next_frame()) is not None:
+        types.append(out[0])
+    return types
+
+
+@pytest.mark.parametrize("what, before", [("file", ["file"]), ("empty", ["dir", "end"]), ("tree", ["dir", "dir", "file"])])
+def test_a_refused_request_ends_with_one_end(tmp_path: Path, what: str, before: list[str]) -> None:
+    # Whatever went out behind the request, the refusal is followed by exactly
+    # one `end`, so the receiver knows where the refused transfer's frames stop.
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "f").write_text("x")
+    s = Sender(PathSource(str(tmp_path), what, recursive=True))
+    assert sent_until_waiting(s) == before
+    with pytest.raises(RemoteError) as info:
+        s.on_reply(wire("error", REFUSAL))
+    assert info.value.code == "not_allowed" and s.refused and s.finished
+    assert sent_until_waiting(s) == ([] if "end" in before else ["end"])
+
+
+def test_a_refusal_after_a_reply_is_not_a_refusal(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    s = Sender(PathSource(str(tmp_path), "d", recursive=True))
+    sent_until_waiting(s)
+    s.on_reply(wire("ok"))
+    with pytest.raises(RemoteError):
+        s.on_reply(wire("error", REFUSAL))
+    assert not s.refused
+    r = Receiver(str(tmp_path), "x")
+    r.on_frame(wire("error", {"code": "not_found", "path": "y", "message": "No such file or directory"}))
+    with pytest.raises(RemoteError):
+        r.on_frame(wire("error", REFUSAL))
+    assert not r.refused
+
+
+def test_a_refused_get_is_over_at_once(tmp_path: Path) -> None:
+    r = Receiver(str(tmp_path), "x")
+    with pytest.raises(RemoteError):
+        r.on_frame(wire("error", REFUSAL))
+    assert r.refused and r.finished and not (tmp_path / "x").exists()
 
 
 def test_resume_must_be_zero_or_the_offer(tmp_path: Path) -> None:
