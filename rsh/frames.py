@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _scan_json = json.JSONDecoder().scan_once
+# Made once: json.dumps with any non-default argument builds a new encoder per call.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 #: Every message type the protocol defines; anything else is a protocol error.
 MESSAGE_TYPES = frozenset(
@@ -117,7 +119,7 @@ def encode_header(type: str, fields: dict[str, Any] | None = None, size: int = 0
     header.update(fields)
     if size:
         header["size"] = size
-    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raw = _encode_json(header).encode("utf-8")
     if len(raw) > MAX_HEADER_SIZE:
         raise ProtocolError(f"{type} header is {len(raw)} bytes, over the {MAX_HEADER_SIZE}-byte limit", code="header_too_large")
     return _PREFIX.pack(len(raw)) + raw

@@ -255,6 +255,8 @@ def _iso(t: float) -> str:
 AUDIT_FLUSH_DELAY = 0.05
 AUDIT_FLUSH_COUNT = 64
 
+_encode_record = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class AuditLog:
     """JSON lines, one record per connection and per command.
@@ -310,8 +312,7 @@ class AuditLog:
             return
         # ensure_ascii: a command that is not valid UTF-8 still makes valid
         # JSON (its stray bytes as \\udcXX escapes, as surrogateescape decodes them).
-        dumps = json.JSONEncoder(separators=(",", ":")).encode
-        data = "".join([dumps({"time": _iso(started), "event": event, **fields}) + "\n" for event, started, fields in pending]).encode("ascii")
+        data = "".join([_encode_record({"time": _iso(started), "event": event, **fields}) + "\n" for event, started, fields in pending]).encode("ascii")
         try:
             while data:
                 data = data[os.write(self._fd, data) :]
