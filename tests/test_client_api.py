@@ -91,6 +91,16 @@ def test_background_child_holding_the_pipes_does_not_block(server: ServerProcess
         os.kill(pid, signal.SIGKILL)
 
 
+def test_command_that_closes_its_output_and_lives_on(client: rsh.Client) -> None:
+    # Closed pipes usually mean the exit is a moment away, and the server
+    # waits briefly for it; a command that goes on must still be followed
+    # to its real end and status, with what it wrote before closing.
+    r = client.run("echo out; echo err >&2; exec >&- 2>&-; sleep 0.3; exit 4")
+    assert (r.stdout, r.stderr, r.exit_code) == (b"out\n", b"err\n", 4)
+    assert r.elapsed >= 0.3  # it was not cut short when its pipes closed
+    assert client.run("echo next").stdout == b"next\n"
+
+
 def test_timeout_stops_the_command(client: rsh.Client) -> None:
     with pytest.raises(CommandTimeout) as info:
         client.run("echo started; sleep 60", timeout=0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from rsh.cli import build_parser
 from rsh.errors import HostKeyChanged, UnknownHostKey
-from rsh.guard import AccessList, AuditLog, CommandPolicy, CommandRefused, Limits, compile_pattern, peer_address
+from rsh.guard import AUDIT_FLUSH_COUNT, AUDIT_FLUSH_DELAY, AccessList, AuditLog, CommandPolicy, CommandRefused, Limits, compile_pattern, peer_address
 from rsh.known_hosts import KnownHosts, ServerPin, host_address
 from rsh.messages import ExecRequest
 from rsh.secure_cli import UsageError, serve_guard
@@ -119,6 +120,26 @@ def test_audit_log_is_private_and_json_lines(tmp_path: Path) -> None:
     assert (tmp_path / "sub" / "audit.log").stat().st_mode & 0o777 == 0o600
     record = json.loads((tmp_path / "sub" / "audit.log").read_text())
     assert record == {"time": "1970-01-01T00:00:00.000Z", "event": "command", "command": "echo \udcff"}
+
+
+async def test_audit_records_are_appended_in_batches(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    log = AuditLog(path)
+
+    def lines() -> list[dict]:  # type: ignore[type-arg]
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    log.write("command", 0.0, command="one")
+    log.write("command", 0.0, command="two")
+    assert lines() == []  # waiting for the batch, not lost
+    await asyncio.sleep(AUDIT_FLUSH_DELAY * 4)
+    assert [r["command"] for r in lines()] == ["one", "two"]
+    for i in range(AUDIT_FLUSH_COUNT):
+        log.write("command", 0.0, command=str(i))
+    assert len(lines()) == 2 + AUDIT_FLUSH_COUNT  # a full batch goes at once
+    log.write("connection", 0.0, end="closed")
+    log.close()  # ... and closing writes what waits
+    assert lines()[-1] == {"time": "1970-01-01T00:00:00.000Z", "event": "connection", "end": "closed"}
 
 
 # -- known_hosts -------------------------------------------------------------------------
