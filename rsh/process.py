@@ -205,8 +205,9 @@ class RunningCommand:
             the child is not taking its stdin.
         on_exit: called once with the final status, after the last output.
         watcher: watches the command's descriptors (one per server).
-        on_reaped: called once the main process is reaped, even after
-            ``abort`` (``reaped`` resolves then too).
+        on_reaped: called with the pid (the process group's id) once the
+            main process is reaped, even after ``abort`` (``reaped``
+            resolves then too).
         session: run in this shell session and update it from what the
             shell reports at the end (see rsh.shell_session).
 
@@ -229,7 +230,7 @@ class RunningCommand:
         resume_input: Callable[[], None],
         on_exit: Callable[[ExitStatus], None],
         watcher: FdWatcher,
-        on_reaped: Callable[[], None] | None = None,
+        on_reaped: Callable[[int], None] | None = None,
         session: ShellSession | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -472,7 +473,7 @@ class RunningCommand:
         if not self.reaped.done():
             self.reaped.set_result(None)
         if self._on_reaped is not None:
-            self._on_reaped()
+            self._on_reaped(self.pid)
         if self._stdin is not None:
             self._stdin.broken = True
             self._close_stdin_fd()

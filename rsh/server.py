@@ -301,8 +301,19 @@ class ServerConnection(FramedProtocol):
             self.server.groups.add(self.command.pid)
         self.guard.running += 1
 
-    def _command_reaped(self) -> None:
+    def _command_reaped(self, pgid: int) -> None:
         self.guard.running -= 1
+        groups = self.server.groups
+        if pgid in groups:
+            # Forget a group with nothing left in it: the set would grow by
+            # one per command for as long as the prompt runs, and a group's
+            # number, once free, may be taken by someone else's group.
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                groups.discard(pgid)
+            except PermissionError:
+                pass
 
     def _send_output(self, stream: str, data: bytes) -> None:
         self.send(stream, None, data)

@@ -15,7 +15,7 @@ from rsh import auth
 from rsh.errors import AuthError
 from rsh.frames import FrameDecoder, encode_frame
 
-from .conftest import ServerProcess
+from .conftest import ServerProcess, pid_alive, wait_until
 from .rawpeer import RawPeer
 
 
@@ -232,3 +232,22 @@ def test_nul_in_a_command_is_refused_and_the_connection_survives(server: ServerP
         assert [f.type for f in frames if f] == ["stdout", "exit"]
     with rsh.connect(server.host, server.port, token=server.token) as c, pytest.raises(ValueError):
         c.run("echo a\0b")
+
+
+async def test_private_server_remembers_only_groups_with_something_left() -> None:
+    # The prompt's own server ends what its commands left running when it
+    # closes, so it keeps their process groups, but not one per command for ever.
+    from rsh.server import Server
+
+    server = Server("127.0.0.1", 0, "t" * 32, kill_leftovers=True)
+    await server.start()
+    try:
+        async with await rsh.connect_async("127.0.0.1", server.port, token="t" * 32) as c:
+            for _ in range(20):
+                assert (await c.run("true")).exit_code == 0
+            assert server.groups == set()
+            pid = int((await c.run("sleep 100 & echo $!")).stdout)
+            assert len(server.groups) == 1  # the sleep is still in it
+    finally:
+        await server.close()
+    assert wait_until(lambda: not pid_alive(pid))
