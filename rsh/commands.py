@@ -107,11 +107,14 @@ def _needs_terminal(words: list[str]) -> str | None:
     return None
 
 
-def leave_status(line: str) -> int | None:
-    """For a shell's ``exit [N]`` or ``logout`` typed at the prompt: the status to leave with."""
+def leave_status(line: str, last: int = 0) -> int | None:
+    """For a shell's ``exit [N]`` or ``logout`` typed at the prompt: the status to leave with.
+
+    Without N that is *last*, the status of the last command, as in sh.
+    """
     words = line.split()
     if words == ["logout"] or words == ["exit"]:
-        return 0
+        return last & 0xFF
     if len(words) == 2 and words[0] == "exit" and words[1].isdigit():
         return int(words[1]) & 0xFF
     return None

@@ -50,10 +50,18 @@ _STYLE = Style.from_dict(
 
 
 def history_file() -> Path:
-    """The prompt history, shared by all sessions of this user (dir made 0700)."""
+    """The prompt history, shared by all sessions of this user (dir 0700, file 0600).
+
+    Command lines can hold secrets, so the file is made private before
+    prompt_toolkit first appends to it (bash keeps its history 0600 too).
+    """
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return directory / "history"
+    path = directory / "history"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # made by an older rsh, which left it readable
+    return path
 
 
 def _use_colour(stream: TextIO) -> bool:
@@ -99,7 +107,7 @@ class Repl:
     # -- the loop -------------------------------------------------------------
 
     async def run(self) -> int:
-        """Run until :exit or Ctrl-D; return the exit status for the program."""
+        """Run until :exit, ``exit [N]`` or Ctrl-D; return the exit status for the program (the last command's, unless N)."""
         self.client = await self._connect()
         self._adopt(self.client)
         session: PromptSession[str] = PromptSession(
@@ -121,7 +129,7 @@ class Repl:
                 break
             if not line.strip():
                 continue
-            leave = commands.leave_status(line)
+            leave = commands.leave_status(line, self.last_status)
             if leave is not None:
                 # Each command has a shell of its own, so `exit` there would
                 # end only itself: take it as the person means it.
@@ -137,7 +145,7 @@ class Repl:
             except RshError as exc:
                 self._error(str(exc))
         await self.client.close()
-        return 0
+        return self.last_status & 0xFF  # Ctrl-D and :exit leave as a shell does on EOF
 
     def _message(self) -> FormattedText:
         parts: list[tuple[str, str]] = []

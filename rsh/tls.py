@@ -267,7 +267,7 @@ def handshake_failure(where: str, exc: OSError) -> str:
     if isinstance(exc, ssl.SSLError) and exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
         return (
             f"cannot connect to {where}: it does not speak TLS (a server on loopback speaks TLS only when "
-            "started with --tls; connect without --tls, --fingerprint and a known_hosts pin for it)"
+            "started with --tls; leave out --tls and --fingerprint, and remove its known_hosts pin if it has one)"
         )
     if isinstance(exc, ssl.SSLError) and exc.reason not in (None, "UNEXPECTED_EOF_WHILE_READING"):
         return f"cannot connect to {where}: TLS handshake failed ({exc.reason.lower().replace('_', ' ')})"

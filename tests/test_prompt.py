@@ -167,6 +167,7 @@ def test_history_survives_a_restart_and_ctrl_r_finds_it(server: ServerProcess, t
     history = tmp_path / "state" / "history"
     assert "remembered-command-1234" in history.read_text()
     assert oct(history.parent.stat().st_mode & 0o777) == "0o700"
+    assert oct(history.stat().st_mode & 0o777) == "0o600"  # command lines can hold secrets
 
     second = spawn(tmp_path, *args)
     try:
@@ -195,6 +196,24 @@ def test_typing_exit_leaves_with_that_status(prompt: pexpect.spawn) -> None:
     prompt.expect(pexpect.EOF)
     prompt.close()
     assert prompt.exitstatus == 4
+
+
+def test_bare_exit_leaves_with_the_last_commands_status(prompt: pexpect.spawn) -> None:
+    prompt.sendline("false")
+    prompt.expect(PROMPT)
+    prompt.sendline("exit")
+    prompt.expect(pexpect.EOF)
+    prompt.close()
+    assert prompt.exitstatus == 1  # as sh and ssh do
+
+
+def test_ctrl_d_leaves_with_the_last_commands_status(prompt: pexpect.spawn) -> None:
+    prompt.sendline("sh -c 'exit 7'")
+    prompt.expect(PROMPT)
+    prompt.sendcontrol("d")
+    prompt.expect(pexpect.EOF)
+    prompt.close()
+    assert prompt.exitstatus == 7
 
 
 def test_bare_interpreter_is_refused_rather_than_exiting_silently(prompt: pexpect.spawn) -> None:

@@ -49,6 +49,12 @@ def test_leave_status(line: str, status: int | None) -> None:
     assert commands.leave_status(line) == status
 
 
+def test_bare_exit_leaves_with_the_last_status_as_sh_does() -> None:
+    assert commands.leave_status("exit", 1) == 1
+    assert commands.leave_status("logout", 130) == 130
+    assert commands.leave_status("exit 0", 1) == 0
+
+
 def test_help_lists_every_builtin() -> None:
     text = commands.help_text()
     for name in commands.BUILTINS:
