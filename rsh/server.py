@@ -369,9 +369,10 @@ class ServerConnection(FramedProtocol):
         # stdin or signal racing the exit of the command they were meant for.
         pass
 
-    def _transfers_refused(self) -> bool:
+    def _transfers_refused(self, event: str, request: PutRequest | GetRequest) -> bool:
         if self.guard.policy:
             # Restricted mode exposes commands, not the filesystem.
+            self.audit(event, target=request.path, cwd=request.cwd, refused="not_allowed")
             self.send("error", {"code": "not_allowed", "message": "file transfer is not allowed on this server (restricted mode)"})
             return True
         return False
@@ -380,12 +381,12 @@ class ServerConnection(FramedProtocol):
         request = PutRequest.from_frame(frame)
         # Refused or not, the client's entries are already on their way behind
         # the request: a refused put reads them (and drops them) up to its end.
-        self.transfer = RefusedPut() if self._transfers_refused() else PutHandler(self, request)
+        self.transfer = RefusedPut() if self._transfers_refused("put", request) else PutHandler(self, request)
         self.state = State.RECEIVING
 
     def _on_get(self, frame: Frame) -> None:
         request = GetRequest.from_frame(frame)
-        if self._transfers_refused():
+        if self._transfers_refused("get", request):
             return
         handler = GetHandler(self, request)
         self.transfer = handler

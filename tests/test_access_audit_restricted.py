@@ -249,6 +249,9 @@ def test_restricted_put_and_get_are_refused_and_the_connection_stays(make_server
     assert asyncio.run(the_async_client()) == [b"ok\n", b"ok\n"]
     assert not dest.exists()
     assert not any("protocol error" in line for line in s.log)
+    # Each refusal is in the audit log, as a refused command is.
+    assert wait_until(lambda: [(x["event"], x.get("refused")) for x in records(s) if x["event"] in ("put", "get")] == [("put", "not_allowed")] * 3 + [("get", "not_allowed")] + [("put", "not_allowed"), ("get", "not_allowed")])
+    assert {x["target"] for x in records(s, "put")} == {str(dest)}
 
 
 def test_restricted_put_from_the_command_line_is_one_line(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
