@@ -322,22 +322,18 @@ class RunningCommand:
             self._start_grace()
 
     def _read(self, pipe: _Pipe) -> None:
+        data = _read_some(pipe.fd)
+        if data is None:
+            return
+        if not data:
+            self._end_of(pipe)
+            return
         # Drain what the pipe holds (up to READ_BATCH chunks) and send it as
         # one write: a fast writer then costs one loop turn and one send()
         # per batch rather than per chunk.
         self._cork()
         try:
-            for _ in range(READ_BATCH):
-                data = _read_some(pipe.fd)
-                if data is None:
-                    return
-                if not data:
-                    self._close_pipe(pipe)
-                    if self._returncode is None and self._exits_soon():
-                        self._reap()
-                    else:
-                        self._maybe_finish()
-                    return
+            for n in range(1, READ_BATCH + 1):
                 pipe.count += len(data)
                 self._send_output(pipe.name, data)
                 if self._output_paused():
@@ -348,10 +344,23 @@ class RunningCommand:
                         self._grace_handle.cancel()
                         self._grace_handle = None
                     return
-                if len(data) < READ_CHUNK:
-                    return  # the pipe is empty for now
+                if len(data) < READ_CHUNK or n == READ_BATCH:
+                    return  # the pipe is empty for now, or others get a turn
+                data = _read_some(pipe.fd)
+                if data is None:
+                    return
+                if not data:
+                    self._end_of(pipe)
+                    return
         finally:
             self._uncork()
+
+    def _end_of(self, pipe: _Pipe) -> None:
+        self._close_pipe(pipe)
+        if self._returncode is None and self._exits_soon():
+            self._reap()
+        else:
+            self._maybe_finish()
 
     def _exits_soon(self) -> bool:
         """After a pipe closed: wait a moment for the process to exit.
@@ -519,7 +528,8 @@ class RunningCommand:
             self._state_fd = -1
 
     def _maybe_finish(self) -> bool:
-        if self._finished or self._returncode is None or any(p.fd >= 0 for p in self._pipes):
+        out, err = self._pipes
+        if self._finished or self._returncode is None or out.fd >= 0 or err.fd >= 0:
             return self._finished
         self._finished = True
         cwd = None
