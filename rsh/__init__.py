@@ -1,13 +1,17 @@
 """rsh: a remote shell over a small, exact, length-prefixed wire protocol.
 
-Only the client API is imported here, so ``import rsh`` stays light.
+Only the client API is exported here, and loaded when first used, so that
+``import rsh`` (and so every ``rsh`` command's start-up) stays light:
+``rsh exec`` needs neither the blocking client nor file transfers.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .client import DEFAULT_PORT, AsyncClient, RemoteCommand, connect_async
 from .errors import (
     AuthError,
     CommandFailed,
@@ -21,8 +25,38 @@ from .errors import (
     TransferFailed,
 )
 from .result import CommandResult
-from .sync_client import Client, connect
-from .transfer import Failure, TransferProgress, TransferResult
+
+# name -> the module that defines it, imported on first use (PEP 562).
+_LAZY = {
+    "DEFAULT_PORT": ".client",
+    "AsyncClient": ".client",
+    "RemoteCommand": ".client",
+    "connect_async": ".client",
+    "Client": ".sync_client",
+    "connect": ".sync_client",
+    "Failure": ".transfer",
+    "TransferProgress": ".transfer",
+    "TransferResult": ".transfer",
+}
+
+if TYPE_CHECKING:
+    from .client import DEFAULT_PORT, AsyncClient, RemoteCommand, connect_async
+    from .sync_client import Client, connect
+    from .transfer import Failure, TransferProgress, TransferResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rsh' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

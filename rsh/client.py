@@ -21,7 +21,7 @@ import collections
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .config import resolve_client_token
 from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
@@ -31,11 +31,15 @@ from .messages import SIGNALS, ExitStatus
 from .result import CommandResult
 from .session import CommandRun, Handshake, connect_error_reason, exec_request, remote_error
 from .tls import TLS_PROBE_DELAY, client_context, handshake_failure, silent_server_hint, speaks_tls_async, tls_server_error
-from .transfer import TransferResult
-from .transfer_client import LocalPath, Sources, checked, get_requests, lost, make_receiver, put_plan
-from .transfer_recv import Receiver
-from .transfer_send import ProgressCallback, Sender
 from .transport import FramedProtocol, TraceHook
+
+if TYPE_CHECKING:
+    # File transfers are imported where they are used, so that running a
+    # command (``rsh exec``) does not load them at start-up.
+    from .transfer import TransferResult
+    from .transfer_client import LocalPath, Sources
+    from .transfer_recv import Receiver
+    from .transfer_send import ProgressCallback, Sender
 
 __all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
 
@@ -470,6 +474,10 @@ class AsyncClient:
 
         Local files are read on the event loop's thread, a chunk at a time.
         """
+        from .transfer import TransferResult
+        from .transfer_client import checked, put_plan
+        from .transfer_send import Sender
+
         total = TransferResult()
         for request, source in put_plan(local, remote, recursive=recursive, resume=resume, cwd=cwd):
             self._check_idle()
@@ -491,6 +499,9 @@ class AsyncClient:
 
         Local files are written on the event loop's thread, a chunk at a time.
         """
+        from .transfer import TransferResult
+        from .transfer_client import checked, get_requests, make_receiver
+
         requests = get_requests(remote, recursive=recursive, cwd=cwd)
         total = TransferResult()
         for request in requests:
@@ -507,6 +518,8 @@ class AsyncClient:
             raise self._proto.failure
 
     async def _send_source(self, sender: Sender) -> TransferResult:
+        from .transfer_client import lost
+
         proto = self._proto
         loop = asyncio.get_running_loop()
         try:
@@ -545,6 +558,8 @@ class AsyncClient:
         return sender.result()
 
     async def _receive(self, receiver: Receiver) -> TransferResult:
+        from .transfer_client import lost
+
         proto = self._proto
         loop = asyncio.get_running_loop()
         try:

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .client import DEFAULT_PORT, STDIN_CHUNK, OutputCallback
 from .config import resolve_client_token
@@ -36,11 +36,15 @@ from .known_hosts import ConfirmCallback, ServerPin
 from .result import CommandResult
 from .session import CommandRun, Handshake, connect_error_reason, exec_request
 from .tls import TLS_PROBE_DELAY, client_context, handshake_failure, silent_server_hint, speaks_tls, tls_server_error
-from .transfer import TransferResult
-from .transfer_client import LocalPath, Sources, checked, get_requests, lost, make_receiver, put_plan
-from .transfer_recv import Receiver
-from .transfer_send import ProgressCallback, Sender
 from .transport import TraceHook
+
+if TYPE_CHECKING:
+    # File transfers are imported where they are used, so that running a
+    # command (``rsh exec``) does not load them at start-up.
+    from .transfer import TransferResult
+    from .transfer_client import LocalPath, Sources
+    from .transfer_recv import Receiver
+    from .transfer_send import ProgressCallback, Sender
 
 __all__ = ["Client", "connect"]
 
@@ -400,6 +404,10 @@ class Client:
                 restricted mode); the connection is still usable.
             ValueError: nothing to send.
         """
+        from .transfer import TransferResult
+        from .transfer_client import checked, put_plan
+        from .transfer_send import Sender
+
         total = TransferResult()
         for request, source in put_plan(local, remote, recursive=recursive, resume=resume, cwd=cwd):
             self._check_open()
@@ -434,6 +442,9 @@ class Client:
         Raises:
             TransferFailed, ConnectionLost, RemoteError, ValueError: as for ``put``.
         """
+        from .transfer import TransferResult
+        from .transfer_client import checked, get_requests, make_receiver
+
         requests = get_requests(remote, recursive=recursive, cwd=cwd)
         total = TransferResult()
         for request in requests:
@@ -449,6 +460,8 @@ class Client:
 
     def _send_source(self, sender: Sender) -> TransferResult:
         """Run one transfer as its sender: frames out as the socket takes them, replies in."""
+        from .transfer_client import lost
+
         conn = self._conn
 
         def frames() -> Iterator[None]:
@@ -490,6 +503,8 @@ class Client:
 
     def _receive(self, receiver: Receiver) -> TransferResult:
         """Run one transfer as its receiver: frames in, replies out."""
+        from .transfer_client import lost
+
         conn = self._conn
         try:
             while not receiver.finished:
