@@ -432,13 +432,13 @@ def hexdump(
         prev = ln
         base = ln * 16
         chunk = data[base : base + 16]
-        sty = styles[base : base + len(chunk)]
+        line_styles = styles[base : base + len(chunk)]
         cells = [f"{b:02x}" for b in chunk]
-        left = _runs(cells[:8], sty[:8], " ", paint)
-        right = _runs(cells[8:], sty[8:], " ", paint)
+        left = _runs(cells[:8], line_styles[:8], " ", paint)
+        right = _runs(cells[8:], line_styles[8:], " ", paint)
         plain_width = len(chunk[:8]) * 3 - 1 + (2 + len(chunk[8:]) * 3 - 1 if chunk[8:] else 0)
         hex_part = left + ("  " + right if right else "") + " " * (48 - plain_width)
-        text = _runs([printable(bytes([b])) for b in chunk], sty, "", paint)
+        text = _runs([printable(bytes([b])) for b in chunk], line_styles, "", paint)
         out.append(f"{base:5d}  {hex_part}  |{text}|")
     return out
 
@@ -679,8 +679,8 @@ def demo_truncate(out: Narrator) -> DemoResult:
         client_dec, server_dec = FrameDecoder(), FrameDecoder()
         for cmd in commands:
             client.sendall(encode_frame("exec", None, cmd))
-            (request,) = server_dec.feed(server.recv(1024))
-            output = files[request.payload]
+            (exec_frame,) = server_dec.feed(server.recv(1024))
+            output = files[exec_frame.payload]
             sent_before = server.sent
             framed_send(server, output)
             first = len(client.recvs)
@@ -694,7 +694,7 @@ def demo_truncate(out: Narrator) -> DemoResult:
             _show_recvs(out, client, first)
             out.line(f"client: FrameDecoder -> {_frames_text(frames)}", style="recv")
             ok = got == output
-            name = request.payload.decode().removeprefix("cat ")
+            name = exec_frame.payload.decode().removeprefix("cat ")
             out.line(f"client prints {len(got)} bytes: {'all of ' + name + ', nothing else' if ok else 'not ' + name}", style="good" if ok else "bad")
     out.verdict(
         framed == outputs,

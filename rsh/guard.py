@@ -636,7 +636,7 @@ def _feed(proto: asyncio.BufferedProtocol, data: bytes) -> None:
     """Deliver *data* to a buffered protocol as if it had just been read."""
     view = memoryview(data)
     while view:
-        buf = proto.get_buffer(len(view))
+        buf = memoryview(proto.get_buffer(len(view)))
         n = min(len(buf), len(view))
         buf[:n] = view[:n]
         proto.buffer_updated(n)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import enum
+import functools
 import getpass
 import locale
 import os
@@ -112,7 +113,7 @@ class ServerConnection(FramedProtocol):
         self.local_port = int(sock[1])
         # Built once per connection, and as bytes, so that spawning a command
         # does not re-encode the whole environment every time.
-        self.base_env: dict[bytes, bytes] = dict(os.environb)
+        self.base_env = dict(os.environb)
         self.base_env[b"RSH_CLIENT"] = f"{self.peer[0]} {self.peer[1]} {self.local_port}".encode()
         self.slot.on_deadline = self._auth_expired
         self.server.connections.add(self)
@@ -143,7 +144,7 @@ class ServerConnection(FramedProtocol):
             self._audit_command(aborted=True)
             self.command.abort()
             self.server.aborted.add(self.command)
-            self.command.reaped.add_done_callback(lambda _f, c=self.command: self.server.aborted.discard(c))
+            self.command.reaped.add_done_callback(functools.partial(_forget_aborted, self.server.aborted, self.command))
             self.command = None
         if self.transfer is not None:
             transfer, self.transfer = self.transfer, None
@@ -411,6 +412,10 @@ class ServerConnection(FramedProtocol):
         State.RECEIVING: dict.fromkeys(SENDER_TYPES, _on_transfer_frame),
         State.SENDING: dict.fromkeys(RECEIVER_TYPES, _on_transfer_frame),
     }
+
+
+def _forget_aborted(aborted: set[RunningCommand], command: RunningCommand, _: object) -> None:
+    aborted.discard(command)
 
 
 async def _end_groups(groups: set[int]) -> None:
