@@ -125,6 +125,9 @@ class ExitStatus:
     encoding: str
     #: A session command's working directory afterwards (see rsh.shell_session).
     cwd: str | None = None
+    #: After a session command: what export/unset changed since the session
+    #: began, NAME -> value or None when unset (see ShellSession.exports).
+    exports: dict[str, str | None] | None = None
 
     def to_fields(self) -> dict[str, Any]:
         """Return the header fields of this message."""
@@ -139,6 +142,8 @@ class ExitStatus:
         }
         if self.cwd is not None:
             fields["cwd"] = self.cwd
+        if self.exports is not None:
+            fields["exports"] = self.exports
         return fields
 
     @classmethod
@@ -164,6 +169,11 @@ class ExitStatus:
         cwd = f.get("cwd")
         if not isinstance(elapsed, (int, float)) or not isinstance(encoding, str) or not isinstance(cwd, (str, type(None))):
             raise _bad(frame, "'elapsed' must be a number, 'encoding' and 'cwd' strings")
+        exports = f.get("exports")
+        if exports is not None and not (
+            isinstance(exports, dict) and all(isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in exports.items())
+        ):
+            raise _bad(frame, "'exports' must map names to strings or null")
         return cls(
             exit_code=code,
             signal=sig,
@@ -173,4 +183,5 @@ class ExitStatus:
             stderr_bytes=opt_int("stderr_bytes") or 0,
             encoding=encoding,
             cwd=cwd,
+            exports=exports,
         )

@@ -532,7 +532,8 @@ class RunningCommand:
         if self._finished or self._returncode is None or out.fd >= 0 or err.fd >= 0:
             return self._finished
         self._finished = True
-        cwd = None
+        cwd: str | None = None
+        exports: dict[str, str | None] | None = None
         if self._session is not None:
             # Written before the shell exited, so it is all in the pipe now;
             # whoever else holds fd 9 (nobody: the command ran with it closed)
@@ -542,7 +543,7 @@ class RunningCommand:
                 self._close_state()
             assert self._state is not None
             self._session.update(bytes(self._state))
-            cwd = self._session.cwd
+            cwd, exports = self._session.cwd, self._session.exports()
         if self._grace_handle is not None:
             self._grace_handle.cancel()
         for t in self._timers:
@@ -564,6 +565,7 @@ class RunningCommand:
                 stderr_bytes=self._pipes[1].count,
                 encoding=self.encoding,
                 cwd=cwd,
+                exports=exports,
             )
         )
         return True

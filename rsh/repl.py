@@ -33,6 +33,7 @@ from .config import state_dir
 from .decoding import StreamDecoder, looks_binary
 from .errors import RemoteError, RshConnectionError, RshError
 from .result import signal_name
+from .shell_session import restore_script
 
 __all__ = ["Repl", "history_file", "INTERRUPT_GRACE"]
 
@@ -98,6 +99,8 @@ class Repl:
         self.history = history
         self.client: AsyncClient | None = None
         self.cwd = "~"
+        #: What export/unset changed in the session, to redo after a reconnect.
+        self.exports: dict[str, str | None] = {}
         self.last_status = 0
         self.pinned_encoding: str | None = None
         self.trace = trace
@@ -184,16 +187,18 @@ class Repl:
                 return False
             if answer.strip().lower() in ("n", "no"):
                 return False
-            cwd = self.cwd
+            cwd, exports = self.cwd, self.exports
             try:
                 self.client = await self._connect()
             except RshError as exc:
                 self._error(str(exc))
                 continue
             self._adopt(self.client)
-            # Pick up where the lost session was, if that directory is still there.
+            # Pick up where the lost session was: its directory, if still
+            # there, and what it exported or unset.
+            restore = "; ".join(filter(None, [f"cd -- {_quote(cwd)}", restore_script(exports)]))
             try:
-                await self._run(f"cd -- {_quote(cwd)}", quiet=True)
+                await self._run(restore, quiet=True)
             except RshError:
                 pass
             return True
@@ -328,6 +333,8 @@ class Repl:
         assert status is not None
         if status.cwd:
             self.cwd = status.cwd
+        if status.exports is not None:
+            self.exports = status.exports
         if status.signal is not None:
             self.last_status = 128 + status.signal
             if not quiet:

@@ -21,21 +21,51 @@ Pure functions only: building the script and parsing the report.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 
-__all__ = ["STATE_FD", "ShellSession", "parse_state"]
+__all__ = ["STATE_FD", "EXPORTS_LIMIT", "ShellSession", "parse_state", "restore_script"]
 
 #: The descriptor the wrapper reports state on (dash takes single digits only).
 STATE_FD = 9
 
+#: The most bytes of names and values ``exports()`` reports; past it, nothing
+#: (the exit frame's header must stay well under its 64 KiB limit).
+EXPORTS_LIMIT = 16 * 1024
+
+# Names a shell can export and unset.  PWD and OLDPWD follow cd, which the
+# session already carries; SHLVL and _ are the shell's own bookkeeping.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHELL_OWN = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
+
 
 @dataclass
 class ShellSession:
-    """One connection's persistent shell state."""
+    """One connection's persistent shell state.
+
+    Args:
+        cwd: where the next command starts.
+        env: its environment (the server's, to begin with).
+    """
 
     cwd: str
     env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._base = dict(self.env)
+
+    def exports(self) -> dict[str, str | None] | None:
+        """What ``export`` and ``unset`` changed since the session began: NAME -> value, or None if unset.
+
+        None (not an empty dict) when the change is over ``EXPORTS_LIMIT``.
+        """
+        env, base = self.env, self._base
+        changed: dict[str, str | None] = {k: v for k, v in env.items() if base.get(k) != v and k not in _SHELL_OWN and _NAME.fullmatch(k)}
+        changed.update((k, None) for k in base if k not in env and k not in _SHELL_OWN and _NAME.fullmatch(k))
+        if sum(len(k) + len(v or "") for k, v in changed.items()) > EXPORTS_LIMIT:
+            return None
+        return changed
 
     def script(self, command: bytes) -> bytes:
         """Return the shell script that runs *command* in this session and reports back.
@@ -84,3 +114,12 @@ def parse_state(report: bytes) -> tuple[str, dict[str, str]] | None:
                 env[name] = value
             expect_name = False
     return os.fsdecode(cwd_raw), env
+
+
+def restore_script(exports: dict[str, str | None]) -> str:
+    """Shell commands that redo *exports* (as ``ShellSession.exports`` gives them) in a new session."""
+    parts = [f"export {name}={shlex.quote(value)}" for name, value in exports.items() if value is not None and _NAME.fullmatch(name)]
+    gone = [name for name, value in exports.items() if value is None and _NAME.fullmatch(name)]
+    if gone:
+        parts.append("unset " + " ".join(gone))
+    return "; ".join(parts)

@@ -269,6 +269,8 @@ def test_reconnect_after_the_server_comes_back(tmp_path: Path) -> None:
     try:
         child.expect(PROMPT)
         run(child, "cd /tmp")
+        run(child, "export GREETING='hello there' SPARE=1; unset HOME")
+        run(child, "unset SPARE")
         srv.stop()
         child.sendline("echo anyone there")
         child.expect(r"\[Y/n\]")
@@ -276,6 +278,8 @@ def test_reconnect_after_the_server_comes_back(tmp_path: Path) -> None:
         child.sendline("y")
         child.expect(PROMPT)
         assert "/tmp" in run(child, "pwd")  # the working directory came back too
+        # ... and what was exported and unset
+        assert "[hello there|unset|unset]" in run(child, 'echo "[$GREETING|${HOME-unset}|${SPARE-unset}]"')
     finally:
         srv.stop()
         if srv2 is not None:

@@ -7,7 +7,7 @@ import pytest
 from rsh import commands
 from rsh.completion import Suggestion, suggest
 from rsh.decoding import StreamDecoder, looks_binary
-from rsh.shell_session import ShellSession, parse_state
+from rsh.shell_session import ShellSession, parse_state, restore_script
 
 
 def test_builtins_parse() -> None:
@@ -133,3 +133,37 @@ def test_session_script_quotes_the_directory() -> None:
     script = ShellSession("/tmp/it's here", {}).script(b"pwd")
     assert b"cd -- '/tmp/it'\"'\"'s here'" in script
     assert script.count(b"\n") >= 4
+
+
+def test_session_exports_are_the_changes_since_it_began() -> None:
+    s = ShellSession("/home/x", {"HOME": "/home/x", "KEEP": "1", "DROP": "2", "BAD-NAME": "3"})
+    report = b"/tmp\0export HOME='/home/x'\nexport KEEP='changed'\nexport NEW='a b'\nexport PWD='/tmp'\nexport OLDPWD='/home/x'\n"
+    assert s.update(report)
+    # PWD/OLDPWD follow cd (carried as cwd); a name no shell can unset is not reported.
+    assert s.exports() == {"KEEP": "changed", "NEW": "a b", "DROP": None}
+    s.update(b"/tmp\0export HOME='/home/x'\nexport KEEP='1'\nexport DROP='2'\nexport BAD-NAME='3'\n")
+    assert s.exports() == {}
+    s.update(b"/tmp\0export HOME='/home/x'\nexport KEEP='1'\nexport DROP='2'\nexport BIG='" + b"x" * 20000 + b"'\n")
+    assert s.exports() is None  # too big for the exit frame: not sent
+
+
+def test_restore_script_redoes_exports_in_a_real_shell() -> None:
+    import subprocess
+
+    exports = {"GREETING": "it's \"quoted\"\n$(not run)", "HOME": None, "SPARE": None, "bad;name": "x"}
+    script = restore_script(exports) + '; printf "%s|%s|%s" "$GREETING" "${HOME-unset}" "${SPARE-unset}"'
+    out = subprocess.run(["/bin/sh", "-c", script], capture_output=True, env={"HOME": "/root", "SPARE": "1"}).stdout
+    assert out == b"it's \"quoted\"\n$(not run)|unset|unset"
+    assert "bad;name" not in restore_script(exports)
+
+
+def test_exit_frame_carries_exports_and_checks_them() -> None:
+    from rsh.errors import ProtocolError
+    from rsh.frames import Frame
+    from rsh.messages import ExitStatus
+
+    status = ExitStatus(0, None, False, 0.1, 0, 0, "utf-8", cwd="/tmp", exports={"A": "1", "B": None})
+    assert ExitStatus.from_frame(Frame("exit", status.to_fields())) == status
+    assert "exports" not in ExitStatus(0, None, False, 0.1, 0, 0, "utf-8").to_fields()
+    with pytest.raises(ProtocolError):
+        ExitStatus.from_frame(Frame("exit", {**status.to_fields(), "exports": {"A": 1}}))
