@@ -28,7 +28,7 @@ from .result import CommandResult
 
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
-    "DEFAULT_PORT": ".client",
+    "DEFAULT_PORT": ".session",
     "AsyncClient": ".client",
     "RemoteCommand": ".client",
     "connect_async": ".client",
@@ -40,7 +40,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from .client import DEFAULT_PORT, AsyncClient, RemoteCommand, connect_async
+    from .client import AsyncClient, RemoteCommand, connect_async
+    from .session import DEFAULT_PORT
     from .sync_client import Client, connect
     from .transfer import Failure, TransferProgress, TransferResult
 

@@ -11,7 +11,6 @@ subcommand that needs them, so ``rsh exec`` starts quickly.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import sys
@@ -19,7 +18,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .client import DEFAULT_PORT, parse_address
+from .session import DEFAULT_PORT, parse_address
 from .config import default_token_file, ensure_token, resolve_client_token
 from .errors import RshError
 from .secure_cli import UsageError, add_serve_options, client_options, serve_guard
@@ -158,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: `rsh exec` never needs it
+
     from .server import Server
 
     guard = serve_guard(args, no_auth=args.no_auth)
@@ -245,6 +246,8 @@ def _exec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _connect(args: argparse.Namespace) -> int:
     """``rsh connect [HOST]``: the prompt, against HOST or a private local server."""
+    import asyncio  # here, not at the top: `rsh exec` never needs it
+
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         _error("the prompt needs a terminal; to run one command, use: rsh exec HOST -- CMD")
         return EXIT_USAGE
@@ -266,6 +269,8 @@ def _connect(args: argparse.Namespace) -> int:
 
 async def _until_hangup(work: Awaitable[int]) -> int:
     """Run *work*, but end it cleanly (finally blocks run) when the terminal hangs up or we are told to stop."""
+    import asyncio  # here, not at the top: `rsh exec` never needs it
+
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work)
     for sig in (signal.SIGHUP, signal.SIGTERM):

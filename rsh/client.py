@@ -29,9 +29,10 @@ from .frames import DEFAULT_MAX_PAYLOAD, Frame
 from .known_hosts import ConfirmCallback, ServerPin
 from .messages import SIGNALS, ExitStatus
 from .result import CommandResult
-from .session import CommandRun, Handshake, connect_error_reason, exec_request, remote_error
+from .session import DEFAULT_PORT, STDIN_CHUNK, CommandRun, Handshake, OutputCallback, connect_error_reason, exec_request, parse_address, remote_error
 from .tls import TLS_PROBE_DELAY, client_context, handshake_failure, silent_server_hint, speaks_tls_async, tls_server_error
-from .transport import FramedProtocol, TraceHook
+from .frames import TraceHook
+from .transport import FramedProtocol
 
 if TYPE_CHECKING:
     # File transfers are imported where they are used, so that running a
@@ -43,37 +44,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
 
-#: The port ``rsh serve`` listens on unless told otherwise.
-DEFAULT_PORT = 7022
-
 # Frames queued unread before we stop reading the socket (and so, through
 # TCP, slow the server down rather than grow our memory).
 _QUEUE_HIGH = 64
 _QUEUE_LOW = 16
-
-# stdin is sent in chunks no larger than output's.
-STDIN_CHUNK = 64 * 1024
-
-OutputCallback = Callable[[bytes], None]
-
-
-def parse_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """Split ``HOST[:PORT]`` (``[v6addr]:PORT`` for IPv6) into host and port.
-
-    Raises:
-        ValueError: the port is not a number from 1 to 65535.
-    """
-    host, port_s = address, ""
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        port_s = rest[1:] if rest.startswith(":") else ""
-    elif address.count(":") == 1:
-        host, _, port_s = address.partition(":")
-    if not port_s:
-        return host or "127.0.0.1", default_port
-    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
-        raise ValueError(f"invalid port {port_s!r} in {address!r}")
-    return host or "127.0.0.1", int(port_s)
 
 
 class _ClientProtocol(FramedProtocol):

@@ -148,6 +148,11 @@ MIN_READ_BUFFER = 64 * 1024
 MAX_READ_BUFFER = 4 * 1024 * 1024
 
 
+#: ``trace(direction, frame, raw_header, offset)``: direction is "send" or
+#: "recv"; offset is the frame's first byte in that direction's stream.
+TraceHook = Callable[[str, Frame, bytes, int], None]
+
+
 class FrameDecoder:
     """Turn an arbitrarily split byte stream back into frames.
 

@@ -14,12 +14,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import default_audit_log, default_identity_file, default_known_hosts_file
 from .errors import RshError
-from .guard import AccessList, AuditLog, CommandPolicy, Guard, Limits
+from .limits import Limits
 from .tls import identity_fingerprint, is_loopback, load_or_create_identity, parse_fingerprint, server_context
+
+if TYPE_CHECKING:
+    from .guard import Guard
 
 __all__ = ["UsageError", "add_serve_options", "serve_guard", "add_client_options", "client_options", "ask_on_tty"]
 
@@ -109,6 +112,8 @@ def serve_guard(args: argparse.Namespace, *, no_auth: bool) -> Guard:
         UsageError: an unsafe or contradictory combination of options.
         RshError: the TLS identity or the audit log cannot be used.
     """
+    from .guard import AccessList, AuditLog, CommandPolicy, Guard  # asyncio: only the server needs it
+
     host = args.host
     beyond = not is_loopback(host)
     if beyond and no_auth and not args.insecure:

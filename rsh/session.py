@@ -13,7 +13,7 @@ once.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import auth
@@ -22,7 +22,45 @@ from .frames import Frame
 from .messages import PROTOCOL_VERSION, ExecRequest, ExitStatus
 from .result import CommandResult
 
-__all__ = ["Handshake", "CommandRun", "exec_request", "remote_error", "connect_error_reason"]
+__all__ = [
+    "DEFAULT_PORT",
+    "STDIN_CHUNK",
+    "OutputCallback",
+    "Handshake",
+    "CommandRun",
+    "exec_request",
+    "parse_address",
+    "remote_error",
+    "connect_error_reason",
+]
+
+
+#: The port ``rsh serve`` listens on unless told otherwise.
+DEFAULT_PORT = 7022
+
+# stdin is sent in chunks no larger than output's.
+STDIN_CHUNK = 64 * 1024
+
+OutputCallback = Callable[[bytes], None]
+
+
+def parse_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """Split ``HOST[:PORT]`` (``[v6addr]:PORT`` for IPv6) into host and port.
+
+    Raises:
+        ValueError: the port is not a number from 1 to 65535.
+    """
+    host, port_s = address, ""
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port_s = rest[1:] if rest.startswith(":") else ""
+    elif address.count(":") == 1:
+        host, _, port_s = address.partition(":")
+    if not port_s:
+        return host or "127.0.0.1", default_port
+    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ValueError(f"invalid port {port_s!r} in {address!r}")
+    return host or "127.0.0.1", int(port_s)
 
 
 def exec_request(

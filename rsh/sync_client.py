@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
 import ssl
 import time
@@ -28,15 +29,14 @@ from itertools import islice
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .client import DEFAULT_PORT, STDIN_CHUNK, OutputCallback
 from .config import resolve_client_token
 from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
-from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, TraceHook, encode_header
 from .known_hosts import ConfirmCallback, ServerPin
+from .messages import ExitStatus
 from .result import CommandResult
-from .session import CommandRun, Handshake, connect_error_reason, exec_request
+from .session import DEFAULT_PORT, STDIN_CHUNK, CommandRun, Handshake, OutputCallback, connect_error_reason, exec_request
 from .tls import TLS_PROBE_DELAY, client_context, handshake_failure, silent_server_hint, speaks_tls, tls_server_error
-from .transport import TraceHook
 
 if TYPE_CHECKING:
     # File transfers are imported where they are used, so that running a
@@ -368,6 +368,90 @@ class Client:
             raise
         return run.result(check=check)
 
+    def forward(
+        self,
+        command: str | bytes | Sequence[str],
+        *,
+        stdin: int | None = None,
+        stdout: int = 1,
+        stderr: int = 2,
+        timeout: float | None = None,
+        encoding: str | None = None,
+    ) -> ExitStatus:
+        """Run *command* wired to local file descriptors, as ``ssh HOST CMD`` is.
+
+        Output goes to *stdout* and *stderr* as it arrives, byte for byte;
+        *stdin* (a descriptor, or None for an empty stdin) is read only as
+        fast as the server takes it.  In the main thread, Ctrl-C (SIGINT)
+        sends INT to the remote command and keeps waiting for it to end; a
+        second Ctrl-C raises KeyboardInterrupt.
+
+        Returns:
+            How the command ended (``timed_out`` if its *timeout* passed).
+
+        Raises:
+            BrokenPipeError: *stdout* or *stderr* was closed under us; the
+                connection is closed, and with it the server stops the command.
+            RemoteError, ConnectionLost; KeyboardInterrupt (the second Ctrl-C,
+                the connection is then closed).
+        """
+        if self.closed:
+            raise ConnectionLost("this connection is closed")
+        conn = self._conn
+        request = exec_request(command, stdin=stdin is not None, timeout=timeout, encoding=encoding)
+        conn.send("exec", request.to_fields(), request.command)
+        run = CommandRun(request.command.decode("utf-8", "replace"))
+        sock_fd = conn.sock.fileno()
+        interrupts = _Interrupts()
+        try:
+            while True:
+                while conn.frames:
+                    event = run.on_frame(conn.frames.popleft(), keep=False)
+                    if event is None:
+                        assert run.status is not None
+                        return run.status
+                    _write_all(stdout if event[0] == "stdout" else stderr, event[1])
+                if conn.failure is not None:
+                    raise conn.failure
+                if conn.out:
+                    conn._write()
+                if conn.pending():
+                    conn._read()  # decrypted already: poll() would not wake for it
+                    continue
+                poller = select.poll()
+                poller.register(sock_fd, select.POLLIN | (select.POLLOUT if conn.out else 0))
+                if stdin is not None and conn.out_len < _OUT_HIGH:
+                    poller.register(stdin, select.POLLIN)
+                if interrupts.fd >= 0:
+                    poller.register(interrupts.fd, select.POLLIN)
+                for fd, ev in poller.poll():
+                    if fd == sock_fd:
+                        if ev & select.POLLOUT and conn.out:
+                            conn._write()
+                        if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                            conn._read()
+                    elif fd == stdin:
+                        try:
+                            data = os.read(stdin, STDIN_CHUNK)
+                        except OSError:
+                            data = b""
+                        if data:
+                            conn.send("stdin", None, data)
+                        else:
+                            conn.send("stdin", {"eof": True})
+                            stdin = None
+                    else:
+                        pressed = interrupts.take()
+                        if pressed == 1:
+                            conn.send("signal", {"signal": "INT"})
+                        elif pressed > 1:
+                            raise KeyboardInterrupt
+        except (KeyboardInterrupt, BrokenPipeError):
+            self.close()
+            raise
+        finally:
+            interrupts.close()
+
     def put(
         self,
         local: Sources,
@@ -549,3 +633,55 @@ class Client:
 def connect(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> Client:
     """Connect to an rsh server and return a blocking ``Client`` (see its arguments)."""
     return Client(host, port, token, **kwargs)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of *data* to *fd*, waiting while a non-blocking one is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
+class _Interrupts:
+    """Ctrl-C while ``Client.forward`` waits: counted, and made to wake its poll().
+
+    Outside the main thread (where Python allows no signal handler) it
+    catches nothing, and ``fd`` is -1.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._seen = 0
+        self.fd = -1
+        try:
+            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:
+            return
+        self.fd, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old_wakeup = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def take(self) -> int:
+        """Drain the wake-up pipe; return how many Ctrl-Cs there have been (0 if none new)."""
+        try:
+            os.read(self.fd, 512)
+        except BlockingIOError:
+            pass
+        if self.count == self._seen:
+            return 0
+        self._seen = self.count
+        return self.count
+
+    def close(self) -> None:
+        """Put back the previous SIGINT handling."""
+        if self.fd >= 0:
+            signal.set_wakeup_fd(self._old_wakeup)
+            signal.signal(signal.SIGINT, self._old_handler)
+            os.close(self.fd)
+            os.close(self._w)
+            self.fd = -1

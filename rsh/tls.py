@@ -18,7 +18,6 @@ step imports ``cryptography``.  Everything else here is stdlib ``ssl``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import ipaddress
@@ -246,6 +245,7 @@ def speaks_tls(host: str, port: int, timeout: float) -> bool:
 
 async def speaks_tls_async(host: str, port: int, timeout: float) -> bool:
     """``speaks_tls`` for asyncio."""
+    import asyncio  # here: the blocking client, and so `rsh exec`, never loads asyncio
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):

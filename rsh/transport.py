@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from .errors import ProtocolError
-from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, encode_header
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, TraceHook, encode_header
 
 __all__ = ["FramedProtocol", "TraceHook", "WRITE_HIGH_WATER"]
 
@@ -28,9 +28,6 @@ __all__ = ["FramedProtocol", "TraceHook", "WRITE_HIGH_WATER"]
 # with bench/stream.py) while still bounding memory per connection.
 WRITE_HIGH_WATER = 4194304
 
-#: ``trace(direction, frame, raw_header, offset)``: direction is "send" or
-#: "recv"; offset is the frame's first byte in that direction's stream.
-TraceHook = Callable[[str, Frame, bytes, int], None]
 
 
 class FramedProtocol(asyncio.BufferedProtocol):

@@ -231,3 +231,16 @@ def test_token_comes_from_rsh_token_when_not_given(server: ServerProcess, monkey
 def test_errors_share_one_base() -> None:
     for exc in (AuthError, CommandFailed, CommandTimeout, ConnectError, RemoteError, rsh.ConnectionLost, rsh.ProtocolError):
         assert issubclass(exc, rsh.RshError)
+
+
+def test_forward_wires_a_command_to_local_descriptors(server: ServerProcess, tmp_path: Path) -> None:
+    # What `rsh exec` runs on: output written straight to fds, stdin read from one.
+    src = tmp_path / "in"
+    src.write_bytes(os.urandom(300_000))
+    out_path, err_path = tmp_path / "out", tmp_path / "err"
+    with rsh.connect(server.host, server.port, token=server.token) as c, open(src, "rb") as fin, open(out_path, "wb") as fout, open(err_path, "wb") as ferr:
+        status = c.forward("cat; echo to-err >&2; exit 5", stdin=fin.fileno(), stdout=fout.fileno(), stderr=ferr.fileno())
+        assert (status.exit_code, status.stdout_bytes) == (5, 300_000)
+        assert c.run("echo still usable").stdout == b"still usable\n"
+    assert out_path.read_bytes() == src.read_bytes()
+    assert err_path.read_bytes() == b"to-err\n"
