@@ -15,14 +15,50 @@ import socket
 import struct
 import threading
 import time
-from typing import Literal
+from typing import Literal, Self
 
 from rsh.frames import FrameDecoder
 
 Direction = Literal["up", "down"]
 
 
-class Proxy:
+class _Relay:
+    """What both proxies share: a listener on a free loopback port, the sockets and threads to stop."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    def _accept(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop everything this proxy started."""
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes a pending accept(); close() alone does not
+        except OSError:
+            pass
+        self.listener.close()
+        for s in self._socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        for t in self._threads:
+            t.join(10)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Proxy(_Relay):
     """Forward 127.0.0.1:``port`` to the upstream port, with optional mischief.
 
     Args:
@@ -43,17 +79,13 @@ class Proxy:
         after: int = 0,
         then: Literal["stall", "cut"] = "stall",
     ) -> None:
-        self.upstream = upstream
+        super().__init__(upstream)
         self.corrupt = corrupt
         self.hold = hold
         self.after = after
         self.then = then
         self.flipped = threading.Event()
         self.holding = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self._socks: list[socket.socket] = []
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
 
     def _accept(self) -> None:
@@ -111,43 +143,18 @@ class Proxy:
             out += struct.pack("!I", len(frame.raw_header)) + frame.raw_header + payload
         return bytes(out)
 
-    def close(self) -> None:
-        """Stop everything this proxy started."""
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes a pending accept(); close() alone does not
-        except OSError:
-            pass
-        self.listener.close()
-        for s in self._socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-        for t in self._threads:
-            t.join(10)
-
-    def __enter__(self) -> Proxy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-class SlowStart:
+class SlowStart(_Relay):
     """Forward every connection to 127.0.0.1:*upstream*, holding the server's first bytes back *delay* seconds.
 
     A server slow to say hello, as one on a loaded machine or far away would be.
     """
 
     def __init__(self, upstream: int, delay: float) -> None:
-        self.upstream = upstream
+        super().__init__(upstream)
         self.delay = delay
         self.connections = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self._socks: list[socket.socket] = []
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
 
     def _accept(self) -> None:
@@ -178,24 +185,3 @@ class SlowStart:
             except OSError:
                 pass
 
-    def close(self) -> None:
-        """Stop everything this proxy started."""
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
-        for s in self._socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-        for t in self._threads:
-            t.join(10)
-
-    def __enter__(self) -> SlowStart:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
