@@ -297,10 +297,9 @@ class AsyncClient:
                 server_fingerprint = pin.check(proto.transport.get_extra_info("ssl_object").getpeercert(binary_form=True))
             except BaseException:
                 proto.transport.abort()  # type: ignore[union-attr]
-                # The socket is closed on the loop's next turns; let them run
-                # so a caller whose loop ends right after this leaks nothing.
-                for _ in range(3):
-                    await asyncio.sleep(0)
+                # The socket is closed a few turns of the loop later: wait for
+                # it, so a caller whose loop ends right after this leaks nothing.
+                await proto.wait_lost()
                 raise
             if pin.asked:
                 # A person was asked, which may have outlasted the server's

@@ -247,18 +247,22 @@ async def speaks_tls_async(host: str, port: int, timeout: float) -> bool:
     """``speaks_tls`` for asyncio."""
     import asyncio  # here: the blocking client, and so `rsh exec`, never loads asyncio
     loop = asyncio.get_running_loop()
+    lost = loop.create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_lost(self, exc: Exception | None) -> None:
+            if not lost.done():
+                lost.set_result(None)
+
     try:
         async with asyncio.timeout(timeout):
-            transport, _ = await loop.create_connection(
-                asyncio.Protocol, host, port, ssl=client_context(), ssl_handshake_timeout=timeout
-            )
+            transport, _ = await loop.create_connection(Probe, host, port, ssl=client_context(), ssl_handshake_timeout=timeout)
     except (OSError, TimeoutError):
         return False
     transport.abort()
-    # The socket is closed on the loop's next turns: let them run, so a
+    # The socket is closed a few turns of the loop later: wait for it, so a
     # caller whose loop ends right after this leaks nothing.
-    for _ in range(3):
-        await asyncio.sleep(0)
+    await lost
     return True
 
 

@@ -42,6 +42,8 @@ class FramedProtocol(asyncio.BufferedProtocol):
         self.writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._corked: list[bytes] | None = None
+        self._lost = False
+        self._lost_waiter: asyncio.Future[None] | None = None
 
     # -- hooks for subclasses ------------------------------------------------
 
@@ -98,6 +100,9 @@ class FramedProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._lost = True
+        if self._lost_waiter is not None and not self._lost_waiter.done():
+            self._lost_waiter.set_result(None)
         self.writing_paused = False
         self._wake_drainers(exc)
         self.closed_by_peer(exc)
@@ -137,6 +142,13 @@ class FramedProtocol(asyncio.BufferedProtocol):
         parts, self._corked = self._corked, None
         if parts and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(parts))
+
+    async def wait_lost(self) -> None:
+        """Return once ``connection_lost`` has run: the transport's socket is closed."""
+        if not self._lost:
+            if self._lost_waiter is None:
+                self._lost_waiter = asyncio.get_running_loop().create_future()
+            await self._lost_waiter
 
     async def drain(self) -> None:
         """Wait until the send buffer is below its high-water mark."""
