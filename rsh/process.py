@@ -322,18 +322,22 @@ class RunningCommand:
             self._start_grace()
 
     def _read(self, pipe: _Pipe) -> None:
-        data = _read_some(pipe.fd)
-        if data is None:
-            return
-        if not data:
-            self._end_of(pipe)
-            return
         # Drain what the pipe holds (up to READ_BATCH chunks) and send it as
         # one write: a fast writer then costs one loop turn and one send()
-        # per batch rather than per chunk.
-        self._cork()
+        # per batch rather than per chunk.  The cork waits for data: a
+        # pipe's end (the usual case at exit) needs none.
+        corked = False
         try:
-            for n in range(1, READ_BATCH + 1):
+            for _ in range(READ_BATCH):
+                data = _read_some(pipe.fd)
+                if data is None:
+                    return
+                if not data:
+                    self._end_of(pipe)
+                    return
+                if not corked:
+                    self._cork()
+                    corked = True
                 pipe.count += len(data)
                 self._send_output(pipe.name, data)
                 if self._output_paused():
@@ -344,16 +348,11 @@ class RunningCommand:
                         self._grace_handle.cancel()
                         self._grace_handle = None
                     return
-                if len(data) < READ_CHUNK or n == READ_BATCH:
-                    return  # the pipe is empty for now, or others get a turn
-                data = _read_some(pipe.fd)
-                if data is None:
-                    return
-                if not data:
-                    self._end_of(pipe)
-                    return
+                if len(data) < READ_CHUNK:
+                    return  # the pipe is empty for now
         finally:
-            self._uncork()
+            if corked:
+                self._uncork()
 
     def _end_of(self, pipe: _Pipe) -> None:
         self._close_pipe(pipe)

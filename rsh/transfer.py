@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -491,4 +492,30 @@ class TransferResult:
             elapsed=self.elapsed + other.elapsed,
             sha256=(self.sha256 or other.sha256) if files == 1 else None,
             failures=self.failures + other.failures,
+        )
+
+
+class TransferCounts:
+    """What one end of a transfer has done so far, for ``Sender`` and ``Receiver`` alike."""
+
+    def __init__(self) -> None:
+        self.failures: list[Failure] = []
+        self._started = time.monotonic()
+        self._files = self._dirs = self._symlinks = 0
+        #: Bytes of files in place; bytes that crossed the wire; bytes a resume kept.
+        self._bytes = self._moved = self._resumed = 0
+        self._last_sha: str | None = None
+
+    def result(self) -> TransferResult:
+        """What this transfer did."""
+        return TransferResult(
+            files=self._files,
+            dirs=self._dirs,
+            symlinks=self._symlinks,
+            bytes=self._bytes,
+            sent=self._moved,
+            resumed=self._resumed,
+            elapsed=time.monotonic() - self._started,
+            sha256=self._last_sha if self._files == 1 else None,
+            failures=tuple(self.failures),
         )

@@ -30,7 +30,6 @@ import hashlib
 import os
 import secrets
 import stat
-import time
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -45,7 +44,7 @@ from .transfer import (
     Out,
     Ready,
     TransferProgress,
-    TransferResult,
+    TransferCounts,
     check_resume,
     failure_from_oserror,
     failure_notice,
@@ -292,7 +291,7 @@ class _StreamSink(_Sink):
     keep = discard
 
 
-class Receiver:
+class Receiver(TransferCounts):
     """Receive one source into a destination, replying to each frame.
 
     Args:
@@ -320,6 +319,7 @@ class Receiver:
         progress: ProgressCallback | None = None,
         sent_before: int = 0,
     ) -> None:
+        super().__init__()
         self.full = os.path.join(base_dir, path)
         self.display = path if display is None else display
         self.into = into or path.endswith("/")
@@ -348,11 +348,6 @@ class Receiver:
         #: stays usable.
         self.refused = False
         self._heard = False
-        self.failures: list[Failure] = []
-        self._started = time.monotonic()
-        self._files = self._dirs = self._symlinks = 0
-        self._bytes = self._received = self._resumed = 0
-        self._last_sha: str | None = None
 
     @property
     def where(self) -> str:
@@ -404,7 +399,7 @@ class Receiver:
             if inc.failed:
                 return []  # already reported; the rest is dropped
             replies = self._guard(inc, lambda: inc.write(frame.payload))
-            self._received += len(frame.payload)
+            self._moved += len(frame.payload)
             self._report(inc)
             return replies
         if frame.type == "file_end":
@@ -453,7 +448,7 @@ class Receiver:
 
     def _report(self, inc: _Sink) -> None:
         if self._progress is not None:
-            self._progress(TransferProgress(inc.display, inc.pos, inc.entry.size, self._sent_before + self._received))
+            self._progress(TransferProgress(inc.display, inc.pos, inc.entry.size, self._sent_before + self._moved))
 
     # -- entries -------------------------------------------------------------
 
@@ -663,17 +658,3 @@ class Receiver:
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1
-
-    def result(self) -> TransferResult:
-        """What this transfer did."""
-        return TransferResult(
-            files=self._files,
-            dirs=self._dirs,
-            symlinks=self._symlinks,
-            bytes=self._bytes,
-            sent=self._received,
-            resumed=self._resumed,
-            elapsed=time.monotonic() - self._started,
-            sha256=self._last_sha if self._files == 1 else None,
-            failures=tuple(self.failures),
-        )

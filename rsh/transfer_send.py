@@ -37,7 +37,7 @@ from .transfer import (
     Out,
     Ready,
     TransferProgress,
-    TransferResult,
+    TransferCounts,
     check_name,
     failure_from_oserror,
     failure_notice,
@@ -294,7 +294,7 @@ class _Sending:
         self.stop = False
 
 
-class Sender:
+class Sender(TransferCounts):
     """Produce a source's frames and follow the receiver's replies.
 
     Args:
@@ -305,6 +305,7 @@ class Sender:
     """
 
     def __init__(self, source: Source, *, progress: ProgressCallback | None = None, sent_before: int = 0) -> None:
+        super().__init__()
         self._items = source.items()
         self._display = source.display
         self._progress = progress
@@ -324,11 +325,6 @@ class Sender:
         #: A resume offer needs the first bytes of the file hashed
         #: (``hash_job()``, then ``hash_done()``) before anything more can be sent.
         self.pending_hash = False
-        self.failures: list[Failure] = []
-        self._started = time.monotonic()
-        self._files = self._dirs = self._symlinks = 0
-        self._bytes = self._sent = self._resumed = 0
-        self._last_sha: str | None = None
 
     @property
     def where(self) -> str:
@@ -381,7 +377,7 @@ class Sender:
             if data:
                 cur.hash.update(data)
                 cur.pos += len(data)
-                self._sent += len(data)
+                self._moved += len(data)
                 self._report(src, cur.pos)
                 return ("data", None, data)
         if cur.stop:
@@ -397,7 +393,7 @@ class Sender:
 
     def _report(self, src: _SourceFile, done: int) -> None:
         if self._progress is not None:
-            self._progress(TransferProgress(src.display, done, src.entry.size, self._sent_before + self._sent))
+            self._progress(TransferProgress(src.display, done, src.entry.size, self._sent_before + self._moved))
 
     # -- replies in --------------------------------------------------------
 
@@ -525,17 +521,3 @@ class Sender:
         close = getattr(self._items, "close", None)
         if close is not None:
             close()
-
-    def result(self) -> TransferResult:
-        """What this transfer did."""
-        return TransferResult(
-            files=self._files,
-            dirs=self._dirs,
-            symlinks=self._symlinks,
-            bytes=self._bytes,
-            sent=self._sent,
-            resumed=self._resumed,
-            elapsed=time.monotonic() - self._started,
-            sha256=self._last_sha if self._files == 1 else None,
-            failures=tuple(self.failures),
-        )

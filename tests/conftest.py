@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -65,6 +66,11 @@ class ServerProcess:
     @property
     def audit_log(self) -> Path:
         return Path(self.env["RSH_CONFIG_DIR"]) / "audit.log"
+
+    def audit_records(self, event: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+        """The default audit log's records so far (of one *event* kind, if given)."""
+        lines = self.audit_log.read_text().splitlines() if self.audit_log.exists() else []
+        return [r for r in map(json.loads, lines) if event is None or r["event"] == event]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -193,3 +199,20 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05) -> bool
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    """``make_server(*serve_options)`` starts a server of the test's own; all are stopped afterwards."""
+    started: list[ServerProcess] = []
+
+    def make(*extra: str) -> ServerProcess:
+        s = start_server(tmp_path / f"s{len(started)}", *extra)
+        started.append(s)
+        return s
+
+    try:
+        yield make
+    finally:
+        for s in started:
+            s.stop()

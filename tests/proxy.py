@@ -22,6 +22,15 @@ from rsh.frames import FrameDecoder
 Direction = Literal["up", "down"]
 
 
+def _shut(*socks: socket.socket) -> None:
+    """Shut both directions of each socket, whatever state it is in."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class _Relay:
     """What both proxies share: a listener on a free loopback port, the sockets and threads to stop."""
 
@@ -42,11 +51,8 @@ class _Relay:
         except OSError:
             pass
         self.listener.close()
+        _shut(*self._socks)
         for s in self._socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
         for t in self._threads:
             t.join(10)
@@ -121,11 +127,7 @@ class Proxy(_Relay):
         except OSError:
             pass
         # One side is gone: the other goes too, as a dead network would have it.
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut(src, dst)
 
     def _drain(self, src: socket.socket) -> None:
         # Stalled: read and drop until the sender goes away.
@@ -179,9 +181,5 @@ class SlowStart(_Relay):
                 dst.sendall(data)
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut(src, dst)
 

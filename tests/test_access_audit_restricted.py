@@ -14,29 +14,8 @@ import rsh
 from rsh.errors import RemoteError
 from rsh.frames import FrameDecoder
 
-from .conftest import ServerProcess, rsh_argv, start_server, wait_until
+from .conftest import ServerProcess, rsh_argv, wait_until
 from .rawpeer import RawPeer
-
-
-@pytest.fixture
-def make_server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    started: list[ServerProcess] = []
-
-    def make(*extra: str) -> ServerProcess:
-        s = start_server(tmp_path / f"s{len(started)}", *extra)
-        started.append(s)
-        return s
-
-    try:
-        yield make
-    finally:
-        for s in started:
-            s.stop()
-
-
-def records(server: ServerProcess, event: str | None = None) -> list[dict]:  # type: ignore[type-arg]
-    lines = server.audit_log.read_text().splitlines() if server.audit_log.exists() else []
-    return [r for r in map(json.loads, lines) if event is None or r["event"] == event]
 
 
 def cli(server: ServerProcess, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -78,8 +57,8 @@ def test_deny_says_so_and_closes_before_anything_is_read(make_server, tmp_path: 
     with pytest.raises(RemoteError) as info:
         rsh.connect(s.host, s.port, s.token)
     assert info.value.code == "access_denied"
-    assert wait_until(lambda: [x["end"] for x in records(s, "connection")] == ["denied"] * 3)
-    assert all(x["duration"] == 0.0 and "user" not in x for x in records(s, "connection"))
+    assert wait_until(lambda: [x["end"] for x in s.audit_records("connection")] == ["denied"] * 3)
+    assert all(x["duration"] == 0.0 and "user" not in x for x in s.audit_records("connection"))
 
 
 def test_a_tls_server_says_nothing_to_a_denied_peer(make_server) -> None:  # type: ignore[no-untyped-def]
@@ -185,7 +164,7 @@ def test_audit_log_default_is_in_the_config_dir_and_private(make_server) -> None
     s = make_server()
     with rsh.connect(s.host, s.port, s.token) as c:
         c.run("true")
-    assert wait_until(lambda: len(records(s, "connection")) == 1)
+    assert wait_until(lambda: len(s.audit_records("connection")) == 1)
     assert s.audit_log.stat().st_mode & 0o777 == 0o600
 
 
@@ -210,7 +189,7 @@ def test_allow_command_runs_only_matching_commands(make_server, tmp_path: Path) 
         with pytest.raises(RemoteError):
             c.run("echo x", cwd="/tmp")
         assert c.run("echo still usable").stdout == b"still usable\n"
-    assert wait_until(lambda: sum(x.get("refused") == "not_allowed" for x in records(s, "command")) == 6)
+    assert wait_until(lambda: sum(x.get("refused") == "not_allowed" for x in s.audit_records("command")) == 6)
 
 
 def _refusal_tree(root: Path) -> Path:
@@ -250,8 +229,8 @@ def test_restricted_put_and_get_are_refused_and_the_connection_stays(make_server
     assert not dest.exists()
     assert not any("protocol error" in line for line in s.log)
     # Each refusal is in the audit log, as a refused command is.
-    assert wait_until(lambda: [(x["event"], x.get("refused")) for x in records(s) if x["event"] in ("put", "get")] == [("put", "not_allowed")] * 3 + [("get", "not_allowed")] + [("put", "not_allowed"), ("get", "not_allowed")])
-    assert {x["target"] for x in records(s, "put")} == {str(dest)}
+    assert wait_until(lambda: [(x["event"], x.get("refused")) for x in s.audit_records() if x["event"] in ("put", "get")] == [("put", "not_allowed")] * 3 + [("get", "not_allowed")] + [("put", "not_allowed"), ("get", "not_allowed")])
+    assert {x["target"] for x in s.audit_records("put")} == {str(dest)}
 
 
 def test_restricted_put_from_the_command_line_is_one_line(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -269,8 +248,8 @@ def test_force_command_runs_instead_and_sees_the_original(make_server, tmp_path:
     r = cli(s, s.address, "--", f"touch '{marker}'")
     assert (r.returncode, r.stdout) == (0, f"asked: touch '{marker}'\nforced\n".encode())
     assert not marker.exists()
-    assert wait_until(lambda: len(records(s, "command")) == 1)
-    (rec,) = records(s, "command")
+    assert wait_until(lambda: len(s.audit_records("command")) == 1)
+    (rec,) = s.audit_records("command")
     assert rec["original_command"] == f"touch '{marker}'" and rec["command"].startswith("printf")
 
 

@@ -6,12 +6,10 @@ never a measurement: no test asserts how long anything took.
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import struct
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,31 +20,8 @@ from rsh.errors import RemoteError
 from rsh.frames import FrameDecoder, encode_frame
 from rsh.tls import client_context
 
-from .conftest import ServerProcess, rsh_argv, start_server, wait_until
+from .conftest import ServerProcess, rsh_argv, wait_until
 from .rawpeer import RawPeer
-
-
-@pytest.fixture
-def make_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    started: list[ServerProcess] = []
-
-    def make(*extra: str) -> ServerProcess:
-        s = start_server(tmp_path / f"s{len(started)}", *extra)
-        started.append(s)
-        return s
-
-    try:
-        yield make
-    finally:
-        for s in started:
-            s.stop()
-
-
-def audit_records(server: ServerProcess, event: str | None = None) -> list[dict]:  # type: ignore[type-arg]
-    if not server.audit_log.exists():
-        return []
-    records = [json.loads(line) for line in server.audit_log.read_text().splitlines()]
-    return [r for r in records if event is None or r["event"] == event]
 
 
 def connect(server: ServerProcess) -> rsh.Client:
@@ -130,7 +105,7 @@ def test_slow_loris_closed_at_deadline_while_a_client_works(make_server, mode: s
         assert good.run("echo still").stdout == b"still\n"
     if mode == "plain":
         assert all(FrameDecoder().feed(r)[0].get("code") == "auth_timeout" for r in replies)
-    assert wait_until(lambda: sum(r["end"] == "auth_timeout" for r in audit_records(s, "connection")) == 200)
+    assert wait_until(lambda: sum(r["end"] == "auth_timeout" for r in s.audit_records("connection")) == 200)
     assert wait_until(lambda: any("not authenticated within 1 s" in line for line in s.log) or mode == "tls-handshake")
 
 
@@ -159,7 +134,7 @@ def test_flood_past_the_cap_is_refused_without_harming_sessions(make_server) -> 
         # The places come back once the flood is gone.
         assert wait_until(lambda: _can_connect(s))
     # Records are appended in batches, at most AUDIT_FLUSH_DELAY after they happen.
-    assert wait_until(lambda: sum(r["end"] == "too_many_connections" for r in audit_records(s, "connection")) >= 90)
+    assert wait_until(lambda: sum(r["end"] == "too_many_connections" for r in s.audit_records("connection")) >= 90)
 
 
 def _can_connect(s: ServerProcess) -> bool:
@@ -219,7 +194,7 @@ def test_idle_connection_is_closed_but_a_long_command_is_not(make_server) -> Non
         assert p.authenticate(s.token).type == "auth_ok"  # type: ignore[union-attr]
         frames = p.recv_until_closed()
     assert [(f.type, f.get("code")) for f in frames] == [("error", "idle_timeout")]
-    assert wait_until(lambda: any(r["end"] == "idle_timeout" for r in audit_records(s, "connection")))
+    assert wait_until(lambda: any(r["end"] == "idle_timeout" for r in s.audit_records("connection")))
 
 
 def test_pipelined_guesses_get_one_answer(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -244,7 +219,7 @@ def test_wrong_token_is_answered_after_the_delay_and_audited(make_server) -> Non
     s = make_server("--auth-fail-delay", "0.2")
     with RawPeer(s.port) as p:
         assert [f.get("code") for f in [p.authenticate("nope")] if f is not None] == ["auth_failed"]
-    assert wait_until(lambda: [r["end"] for r in audit_records(s, "connection")] == ["auth_failed"])
+    assert wait_until(lambda: [r["end"] for r in s.audit_records("connection")] == ["auth_failed"])
 
 
 def test_garbage_size_prefix_is_refused_before_the_deadline(make_server) -> None:  # type: ignore[no-untyped-def]
