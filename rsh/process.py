@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import select
 import signal
 import subprocess
 import time
@@ -43,10 +42,6 @@ READ_BATCH = 4
 # finishing.  ssh waits for ever here; half a second lets output that is
 # already on its way arrive while never leaving a client hanging.
 PIPE_GRACE = 0.5
-
-# How long a closed pipe makes us wait for the process to exit before going
-# back to the loop (see RunningCommand._exits_soon).
-EXIT_WAIT = 0.001
 
 # After TERM (timeout, lost client), how long before KILL.
 KILL_GRACE = 2.0
@@ -111,7 +106,7 @@ def _spawn(
     cwd: str,
     stdin: bool,
     extra_fds: Mapping[int, int],
-) -> tuple[int, int, int, int]:
+) -> tuple[int, int, int, int, tuple[int, int]]:
     """Start *argv* in a new session with piped output.
 
     Args:
@@ -119,8 +114,10 @@ def _spawn(
             long-command script and the session-state pipe.
 
     Returns:
-        The pid and our ends of its stdin (-1 when it reads /dev/null),
-        stdout and stderr pipes.
+        The pid; our ends of its stdin (-1 when it reads /dev/null), stdout
+        and stderr pipes; and the write ends of its stdout and stderr pipes,
+        which the caller holds until the process has exited (see
+        RunningCommand._reap).
 
     ``os.posix_spawn`` (a vfork and exec, nothing else) is the fast path; it
     cannot change directory, so a command that runs anywhere but our own
@@ -166,14 +163,14 @@ def _spawn(
             proc.returncode = 0
             pid = proc.pid
     except BaseException:
-        for fd in (out_r, err_r, in_w):
+        for fd in (out_r, err_r, in_w, out_w, err_w):
             if fd >= 0:
                 os.close(fd)
         raise
     finally:
-        for fd in (out_w, err_w) + ((in_r,) if stdin else ()):
-            os.close(fd)
-    return pid, in_w, out_r, err_r
+        if stdin:
+            os.close(in_r)
+    return pid, in_w, out_r, err_r, (out_w, err_w)
 
 
 def _script_file(script: bytes) -> int:
@@ -266,8 +263,11 @@ class RunningCommand:
         if len(script) > LONG_COMMAND:
             extra_fds[SCRIPT_FD] = _script_file(script)
             argv = [SHELL, f"/dev/fd/{SCRIPT_FD}"]
+        self._held: tuple[int, ...] = ()
         try:
-            self.pid, stdin_fd, stdout_fd, stderr_fd = _spawn(argv, env=env, cwd=cwd, stdin=request.stdin, extra_fds=extra_fds)
+            self.pid, stdin_fd, stdout_fd, stderr_fd, self._held = _spawn(
+                argv, env=env, cwd=cwd, stdin=request.stdin, extra_fds=extra_fds
+            )
         except BaseException:
             if state_r >= 0:
                 os.close(state_r)
@@ -356,22 +356,13 @@ class RunningCommand:
 
     def _end_of(self, pipe: _Pipe) -> None:
         self._close_pipe(pipe)
-        if self._returncode is None and self._exits_soon():
-            self._reap()
-        else:
-            self._maybe_finish()
+        self._maybe_finish()
 
-    def _exits_soon(self) -> bool:
-        """After a pipe closed: wait a moment for the process to exit.
-
-        A process's pipes close as it exits, one by one, a little before its
-        pidfd says so; each close would wake the loop for a turn of its own
-        and preempt the exiting child, if it shares our CPU, to run that turn.
-        Sleeping on the pidfd alone instead lets the exit finish and wakes
-        us once.  A command that closes its output and lives on
-        (``exec >&-``) costs the loop this wait once per pipe.
-        """
-        return bool(select.select([self._pidfd], [], [], EXIT_WAIT)[0])
+    def _release_writers(self) -> None:
+        """Close our copies of the output pipes' write ends (see ``_reap``)."""
+        for fd in self._held:
+            os.close(fd)
+        self._held = ()
 
     def _close_pipe(self, pipe: _Pipe) -> None:
         if pipe.fd < 0:
@@ -485,8 +476,13 @@ class RunningCommand:
         if self._stdin is not None:
             self._stdin.broken = True
             self._close_stdin_fd()
-        # The pipes usually hit EOF together with the exit: read them now
-        # rather than in another turn of the loop.
+        # Until now we held a write end of each output pipe, so the child's
+        # exit closing its own ends woke nobody: the pidfd alone wakes us,
+        # once the exit is complete, rather than each pipe as it closes
+        # (which, on a shared CPU, preempts the exiting child to run a loop
+        # turn that can do nothing yet).  Let go, and unless a background
+        # child holds them too, both pipes are at their end in this turn.
+        self._release_writers()
         for pipe in self._pipes:
             if pipe.reading:
                 self._read(pipe)
@@ -580,6 +576,7 @@ class RunningCommand:
         self._close_state()
         self._terminating = True
         self.pause_output()
+        self._release_writers()
         for pipe in self._pipes:
             self._close_pipe(pipe)
         if self._stdin is not None:
