@@ -1,0 +1,110 @@
+"""How the server spawns a command: each of its three paths, with and without a terminal.
+
+The server picks ``_fork_exec`` (plain commands), ``os.posix_spawn``
+(descriptors to place, from its own directory) or ``subprocess.Popen``
+(descriptors to place, elsewhere), and a new session only when it has a
+controlling terminal to leave behind.  Whatever the path, the command must
+lead a process group of its own, see SIGPIPE at its default, run in the
+directory asked and read the stdin it was given.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rsh import process
+from rsh.process import SCRIPT_FD, SHELL, _spawn
+
+# pid, process group, session and ignored signals, as the command sees them.
+REPORT = b'read pid comm state ppid pgrp sid rest < /proc/$$/stat; echo "$pid $pgrp $sid $(grep SigIgn /proc/$$/status | cut -f2)"; pwd; cat'
+
+
+@pytest.fixture(params=[True, False], ids=["terminal", "no-terminal"])
+def terminal(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+    monkeypatch.setattr(process, "_TERMINAL", request.param)
+    yield request.param
+
+
+def run(argv: list[str | bytes], cwd: str, extra_fds: dict[int, int] | None = None) -> tuple[int, int, int, str, str, str]:
+    """Spawn *argv* with "from stdin" on its stdin; its pid, pgid, sid, SigIgn, cwd and echoed stdin."""
+    pid, in_w, out_r, err_r, held = _spawn(argv, env={b"PATH": os.environ["PATH"].encode()}, cwd=cwd, stdin=True, extra_fds=extra_fds or {})
+    try:
+        os.write(in_w, b"from stdin")
+        os.close(in_w)
+        _, status = os.waitpid(pid, 0)
+        for fd in held:
+            os.close(fd)
+        out = b""
+        while chunk := os.read(out_r, 65536):
+            out += chunk
+        assert os.waitstatus_to_exitcode(status) == 0, (out, os.read(err_r, 65536))
+    finally:
+        os.close(out_r)
+        os.close(err_r)
+    ids_line, rest = out.decode().split("\n", 1)
+    got_pid, pgrp, sid, ignored = ids_line.split()
+    where, echoed = rest.split("\n", 1)
+    assert int(got_pid) == pid
+    return pid, int(pgrp), int(sid), ignored, where, echoed
+
+
+def check(result: tuple[int, int, int, str, str, str], terminal: bool, cwd: str) -> None:
+    pid, pgrp, sid, ignored, where, echoed = result
+    assert pgrp == pid  # leads its own process group: a signal reaches all it starts
+    assert (sid == pid) is terminal  # a session of its own only to leave a terminal behind
+    assert sid == pid or sid == os.getsid(0)
+    assert int(ignored, 16) & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)) == 0  # at their defaults, not ignored as in Python
+    assert os.path.realpath(where) == os.path.realpath(cwd)
+    assert echoed == "from stdin"
+
+
+def script_fd(script: bytes) -> dict[int, int]:
+    return {SCRIPT_FD: process._script_file(script)}
+
+
+@pytest.mark.skipif(process._fork_exec is None, reason="this Python's fork_exec is not used")
+def test_plain_command_through_fork_exec(terminal: bool, tmp_path: Path) -> None:
+    check(run([SHELL, "-c", REPORT], str(tmp_path)), terminal, str(tmp_path))
+
+
+def test_plain_command_without_fork_exec(terminal: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pythons whose fork_exec is not known: posix_spawn from here, Popen elsewhere.
+    monkeypatch.setattr(process, "_fork_exec", None)
+    check(run([SHELL, "-c", REPORT], os.getcwd()), terminal, os.getcwd())
+    check(run([SHELL, "-c", REPORT], str(tmp_path)), terminal, str(tmp_path))
+
+
+def test_placed_descriptor_through_posix_spawn(terminal: bool) -> None:
+    fds = script_fd(REPORT)
+    try:
+        check(run([SHELL, f"/dev/fd/{SCRIPT_FD}"], os.getcwd(), fds), terminal, os.getcwd())
+    finally:
+        os.close(fds[SCRIPT_FD])
+
+
+def test_placed_descriptor_elsewhere_through_popen(terminal: bool, tmp_path: Path) -> None:
+    fds = script_fd(REPORT)
+    try:
+        check(run([SHELL, f"/dev/fd/{SCRIPT_FD}"], str(tmp_path), fds), terminal, str(tmp_path))
+    finally:
+        os.close(fds[SCRIPT_FD])
+
+
+@pytest.mark.parametrize("no_fork_exec", [False, True])
+def test_missing_directory_or_shell_is_an_oserror_naming_it(no_fork_exec: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if no_fork_exec:
+        monkeypatch.setattr(process, "_fork_exec", None)
+    process._devnull()  # opened once and kept, by design
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError) as info:
+        _spawn([SHELL, "-c", "true"], env={}, cwd="/nonexistent/dir", stdin=True, extra_fds={})
+    assert info.value.filename == "/nonexistent/dir"
+    with pytest.raises(FileNotFoundError) as info:
+        _spawn(["/nonexistent/sh", "-c", "true"], env={}, cwd=os.getcwd(), stdin=False, extra_fds={})
+    assert info.value.filename == "/nonexistent/sh"
+    assert set(os.listdir("/proc/self/fd")) == before  # no descriptor left open
