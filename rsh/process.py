@@ -37,7 +37,7 @@ SHELL = "/bin/sh"
 #: Output is read and sent in chunks of at most this many bytes.
 READ_CHUNK = 64 * 1024
 
-# Chunks read from one pipe per wake-up before other work gets a turn.
+# Chunks read from one pipe per wake-up (in one read) before other work gets a turn.
 READ_BATCH = 4
 
 # After the command's main process exits, how long a background child that
@@ -85,6 +85,21 @@ def _read_some(fd: int) -> bytes | None:
         return None
     except OSError:
         return b""
+
+
+# Where output is read: chunk-sized slots of one buffer, shared by every
+# command.  A read fills them in turn and the chunks go out as views of it,
+# sent or copied before the read's turn ends (FramedProtocol.uncork), so it
+# is free again for the next.  No bytes object per chunk: the allocation and
+# the fresh pages it touches cost more than the copy.
+_SLOTS: list[memoryview] = []
+
+
+def _read_slots() -> list[memoryview]:
+    if not _SLOTS:
+        buffer = memoryview(bytearray(READ_BATCH * READ_CHUNK))
+        _SLOTS.extend(buffer[i : i + READ_CHUNK] for i in range(0, len(buffer), READ_CHUNK))
+    return _SLOTS
 
 
 _DEVNULL = -1
@@ -273,7 +288,8 @@ class RunningCommand:
         env: the complete environment for the child.
         default_cwd: where it runs when the request names no cwd.
         encoding: what the exit frame declares when the request asks none.
-        send_output: ``send_output(stream, data)`` for each chunk read.
+        send_output: ``send_output(stream, data)`` for each chunk read;
+            *data* may be a view of a buffer reused once ``uncork`` returns.
         output_paused: returns True while the client is not keeping up.
         cork / uncork: bracket a batch of ``send_output`` calls to write at once.
         pause_input / resume_input: stop / restart reading the socket while
@@ -297,7 +313,7 @@ class RunningCommand:
         env: Mapping[bytes, bytes],
         default_cwd: str,
         encoding: str,
-        send_output: Callable[[str, bytes], None],
+        send_output: Callable[[str, bytes | memoryview], None],
         output_paused: Callable[[], bool],
         cork: Callable[[], None],
         uncork: Callable[[], None],
@@ -400,37 +416,36 @@ class RunningCommand:
             self._start_grace()
 
     def _read(self, pipe: _Pipe) -> None:
-        # Drain what the pipe holds (up to READ_BATCH chunks) and send it as
-        # one write: a fast writer then costs one loop turn and one send()
-        # per batch rather than per chunk.  The cork waits for data: a
-        # pipe's end (the usual case at exit) needs none.
-        corked = False
+        # Take what the pipe holds, up to READ_BATCH chunks, in one read, and
+        # send it as one write of as many frames: a fast writer then costs a
+        # loop turn and two system calls per batch.
+        slots = _read_slots()
         try:
-            for _ in range(READ_BATCH):
-                data = _read_some(pipe.fd)
-                if data is None:
-                    return
-                if not data:
-                    self._end_of(pipe)
-                    return
-                if not corked:
-                    self._cork()
-                    corked = True
-                pipe.count += len(data)
-                self._send_output(pipe.name, data)
-                if self._output_paused():
-                    self.pause_output()
-                    # The grace period is for pipes nobody writes to; it must
-                    # not cut off output that only waits for a slow client.
-                    if self._grace_handle is not None:
-                        self._grace_handle.cancel()
-                        self._grace_handle = None
-                    return
-                if len(data) < READ_CHUNK:
-                    return  # the pipe is empty for now
+            n = os.readv(pipe.fd, slots)
+        except BlockingIOError:
+            return
+        except OSError:
+            n = 0
+        if not n:
+            self._end_of(pipe)
+            return
+        pipe.count += n
+        self._cork()
+        try:
+            for slot in slots:
+                if n <= 0:
+                    break
+                self._send_output(pipe.name, slot[: min(n, READ_CHUNK)])
+                n -= READ_CHUNK
         finally:
-            if corked:
-                self._uncork()
+            self._uncork()
+        if self._output_paused():
+            self.pause_output()
+            # The grace period is for pipes nobody writes to; it must not cut
+            # off output that only waits for a slow client.
+            if self._grace_handle is not None:
+                self._grace_handle.cancel()
+                self._grace_handle = None
 
     def _end_of(self, pipe: _Pipe) -> None:
         self._close_pipe(pipe)

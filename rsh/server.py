@@ -316,7 +316,7 @@ class ServerConnection(FramedProtocol):
             except PermissionError:
                 pass
 
-    def _send_output(self, stream: str, data: bytes) -> None:
+    def _send_output(self, stream: str, data: bytes | memoryview) -> None:
         self.send(stream, None, data)
 
     def _command_exited(self, status: ExitStatus) -> None:

@@ -1,0 +1,52 @@
+"""FramedProtocol's corked writes: straight to the socket, the rest queued, views never kept."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+from rsh.frames import FrameDecoder
+from rsh.transport import FramedProtocol, _unsent
+
+
+def test_unsent_skips_whole_parts_and_cuts_the_first_partial_one() -> None:
+    parts: list[bytes | memoryview] = [b"ab", memoryview(b"cdef"), b"g"]
+    assert _unsent(parts, 0) == b"abcdefg"
+    assert _unsent(parts, 2) == b"cdefg"
+    assert _unsent(parts, 3) == b"defg"
+    assert _unsent(parts, 7) == b""
+
+
+async def test_corked_views_survive_a_full_socket_and_the_buffer_being_reused() -> None:
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.connect_accepted_socket(FramedProtocol, ours)
+    try:
+        buffer = bytearray(os.urandom(4 * 65536))
+        expected = bytes(buffer)
+        proto.cork()
+        for i in range(4):
+            proto.send("stdout", None, memoryview(buffer)[i * 65536 : (i + 1) * 65536])
+        proto.uncork()
+        # The socket took a part; the rest waits in the transport, as a copy.
+        assert transport.get_write_buffer_size() > 0
+        buffer[:] = bytes(len(buffer))
+        proto.send("exit", {"exit_code": 0})  # queued behind, in order
+        decoder = FrameDecoder()
+        frames = []
+        theirs.setblocking(False)
+        while not frames or frames[-1].type != "exit":
+            await asyncio.sleep(0.001)
+            try:
+                data = theirs.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            frames += decoder.feed(data)
+        assert [f.type for f in frames] == ["stdout"] * 4 + ["exit"]
+        assert b"".join(f.payload for f in frames[:4]) == expected
+    finally:
+        transport.close()
+        theirs.close()
+        await asyncio.sleep(0)
