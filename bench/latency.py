@@ -1,7 +1,7 @@
 """Per-command latency: 1,000 sequential `true` on one open rsh connection,
 against a local ``subprocess.run(["sh", "-c", "true"])`` loop in the same run.
 
-    python bench/latency.py [--count 1000] [--rounds 3]
+    python bench/latency.py [--count 1000] [--block 50]
 
 Besides wall time it prints the CPU time each side spends per command (from
 /proc/PID/schedstat, Linux only).  The client, the server and the command
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import time
 
@@ -48,31 +49,37 @@ def rsh_loop(client: rsh.Client, server_pid: int, n: int) -> tuple[float, int, i
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=3, help="alternate local and rsh this many times")
+    ap.add_argument("--block", type=int, default=50, help="commands per turn; local and rsh take turns")
     args = ap.parse_args()
     server = Server()
-    per = args.count // args.rounds
+    blocks = max(1, args.count // args.block)
     local = rshs = 0.0
     local_cpu = client_cpu = server_cpu = 0
+    ratios = []
     try:
         with rsh.connect("127.0.0.1", server.port, token=server.token) as client:
             client.run("true")  # warm up
-            for _ in range(args.rounds):
-                t, c = local_loop(per)
+            # Short alternating turns: this host's speed drifts over seconds,
+            # and a drift must hit both loops alike, not one of them.
+            for _ in range(blocks):
+                t, c = local_loop(args.block)
                 local += t
                 local_cpu += c
-                t, c, s = rsh_loop(client, server.proc.pid, per)
-                rshs += t
+                t2, c, s = rsh_loop(client, server.proc.pid, args.block)
+                rshs += t2
                 client_cpu += c
                 server_cpu += s
+                ratios.append(t2 / t)
     finally:
         server.stop()
-    n = per * args.rounds
+    n = args.block * blocks
     us = 1e6 / n
-    print(f"{n} sequential `true` commands")
+    ratios.sort()
+    print(f"{n} sequential `true` commands, in {blocks} alternating turns of {args.block}")
     print(f"  local subprocess.run(['sh','-c','true']): {local * us / 1000:6.3f} ms each   (parent CPU {local_cpu / 1000 / n:5.0f} us)")
     print(f"  rsh, one open connection               : {rshs * us / 1000:6.3f} ms each   (client CPU {client_cpu / 1000 / n:5.0f} us, server CPU {server_cpu / 1000 / n:5.0f} us)")
     print(f"  ratio rsh / local                      : {rshs / local:6.2f}   (target <= 1.30)")
+    print(f"  per turn: median {statistics.median(ratios):.2f}, middle half {ratios[len(ratios) // 4]:.2f} to {ratios[(3 * len(ratios)) // 4]:.2f}")
 
 
 if __name__ == "__main__":
