@@ -21,7 +21,13 @@ def env(tmp: str) -> dict[str, str]:
 
 
 class Server:
-    """``rsh serve`` on a free loopback port, for one benchmark."""
+    """``rsh serve`` on a free loopback port, for one benchmark.
+
+    It runs in a session of its own, as a service does: with no controlling
+    terminal, commands need only a process group, not a session (see
+    ``rsh.process._own_session``), and the figures are a deployed server's
+    whether or not the benchmark was started from a terminal.
+    """
 
     def __init__(self, *extra: str) -> None:
         self.tmp = tempfile.mkdtemp(prefix="rsh-bench-")
@@ -31,6 +37,7 @@ class Server:
             [sys.executable, "-m", "rsh", "serve", "--port", "0", "--token-file", self.token_file, *extra],
             stderr=subprocess.PIPE,
             env=self.env,
+            start_new_session=True,
         )
         assert self.proc.stderr is not None
         #: The TLS fingerprint the server printed (None without --tls).

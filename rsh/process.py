@@ -146,7 +146,7 @@ def _own_session() -> bool:
     global _TERMINAL
     if _TERMINAL is None:
         try:
-            os.close(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC))
+            os.close(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC))
             _TERMINAL = True
         except OSError:
             _TERMINAL = False
