@@ -221,6 +221,15 @@ def test_no_descriptors_leak_across_many_commands(own_server: ServerProcess) -> 
     assert after == before
 
 
+def test_commands_inherit_no_descriptor_of_the_servers(server: ServerProcess) -> None:
+    # The server spawns with close_fds off (rsh.process): every descriptor
+    # it holds must be close-on-exec, or a command would get its sockets.
+    with rsh.connect(server.host, server.port, token=server.token) as c:
+        for command, cwd in (("ls /proc/$$/fd", None), ("ls /proc/$$/fd", "/tmp"), ("echo x | ls /proc/$$/fd", None)):
+            assert c.run(command, cwd=cwd).stdout.split() == [b"0", b"1", b"2"]
+        assert c.run("ls /proc/$$/fd", input=b"x").stdout.split() == [b"0", b"1", b"2"]
+
+
 def test_nul_in_a_command_is_refused_and_the_connection_survives(server: ServerProcess) -> None:
     with RawPeer(server.port) as p:
         p.authenticate(server.token)
