@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -45,6 +46,10 @@ READ_BATCH = 4
 # finishing.  ssh waits for ever here; half a second lets output that is
 # already on its way arrive while never leaving a client hanging.
 PIPE_GRACE = 0.5
+
+# How long ``RunningCommand.start`` may wait for a command to finish before
+# watching it from the event loop, provided nothing else needs the loop.
+EXIT_WAIT = 0.002
 
 # After TERM (timeout, lost client), how long before KILL.
 KILL_GRACE = 2.0
@@ -266,6 +271,20 @@ def _spawn(
     return pid, in_w, out_r, err_r, (out_w, err_w)
 
 
+def _loop_fd(loop: asyncio.AbstractEventLoop) -> int:
+    """The descriptor that reads as ready whenever *loop* has I/O to handle; -1 if unknown.
+
+    asyncio's selector loops keep it in ``_selector`` (private, so looked up
+    with care); with any other loop, commands never wait in ``start``.
+    """
+    selector = getattr(loop, "_selector", None)
+    fileno = getattr(selector, "fileno", None)
+    try:
+        return int(fileno()) if fileno is not None else -1
+    except (OSError, ValueError, TypeError):
+        return -1
+
+
 def _script_file(script: bytes) -> int:
     """Put *script* in an anonymous in-memory file, for a shell to run as ``/dev/fd/N``.
 
@@ -373,7 +392,7 @@ class RunningCommand:
         self._state_fd = state_r
         if state_r >= 0:
             os.set_blocking(state_r, False)
-            self._watch.add_reader(state_r, self._read_state)
+        self._paused = False
         self._pipes = [_Pipe("stdout", stdout_fd), _Pipe("stderr", stderr_fd)]
         for pipe in self._pipes:
             os.set_blocking(pipe.fd, False)
@@ -392,15 +411,37 @@ class RunningCommand:
         #: Resolved once the main process has been reaped.
         self.reaped: asyncio.Future[None] = self._loop.create_future()
         self._pidfd = os.pidfd_open(self.pid)
-        self._watch.add_reader(self._pidfd, self._reap)
-        self.resume_output()
         if request.timeout is not None:
             self._timers.append(self._loop.call_later(request.timeout, self._on_timeout))
+
+    def start(self) -> None:
+        """Begin watching the command (call once, when the caller is ready for ``on_exit``).
+
+        Most commands are short: ``true``, ``ls``, a ``grep``.  So before
+        handing the command to the event loop, wait for it here, up to
+        ``EXIT_WAIT``, but only while the loop has nothing else to do (its
+        selector is in the same wait, and any I/O for another connection,
+        or this one, ends it).  If it exits meanwhile, its output and exit
+        go out now: no descriptor was ever registered with the loop, and
+        the loop turn that would have delivered the exit is saved.  Its
+        output waits in the pipes meanwhile; one that fills them waits for
+        the loop, as it would for a slow client.  A command fed stdin
+        goes to the loop at once.
+        """
+        loop_fd = _loop_fd(self._loop) if self._stdin is None else -1
+        if loop_fd >= 0 and self._pidfd in select.select([self._pidfd, loop_fd], [], [], EXIT_WAIT)[0]:
+            self._reap()
+            return
+        self._watch.add_reader(self._pidfd, self._reap)
+        if self._state_fd >= 0:
+            self._watch.add_reader(self._state_fd, self._read_state)
+        self.resume_output()
 
     # -- output ---------------------------------------------------------------
 
     def pause_output(self) -> None:
         """Stop reading the child's output until ``resume_output``."""
+        self._paused = True
         for pipe in self._pipes:
             if pipe.reading:
                 self._watch.remove_reader(pipe.fd)
@@ -408,6 +449,7 @@ class RunningCommand:
 
     def resume_output(self) -> None:
         """Read the child's output again (after the client caught up)."""
+        self._paused = False
         for pipe in self._pipes:
             if not pipe.reading and pipe.fd >= 0:
                 self._watch.add_reader(pipe.fd, self._read, pipe)
@@ -577,10 +619,12 @@ class RunningCommand:
         # child holds them too, both pipes are at their end in this turn.
         self._release_writers()
         for pipe in self._pipes:
-            if pipe.reading:
+            if pipe.fd >= 0 and not self._paused:
                 self._read(pipe)
-        if not self._maybe_finish() and not self._output_paused():
-            self._start_grace()
+        if not self._maybe_finish() and not self._paused:
+            # A background child holds a pipe (or output is still coming):
+            # watch what is left, for the grace period.
+            self.resume_output()
 
     def _start_grace(self) -> None:
         self._grace_handle = self._loop.call_later(PIPE_GRACE, self._end_grace)

@@ -301,6 +301,7 @@ class ServerConnection(FramedProtocol):
         if self.server.kill_leftovers:
             self.server.groups.add(self.command.pid)
         self.guard.running += 1
+        self.command.start()  # may finish it at once: see RunningCommand.start
 
     def _command_reaped(self, pgid: int) -> None:
         self.guard.running -= 1

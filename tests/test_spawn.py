@@ -108,3 +108,45 @@ def test_missing_directory_or_shell_is_an_oserror_naming_it(no_fork_exec: bool, 
         _spawn(["/nonexistent/sh", "-c", "true"], env={}, cwd=os.getcwd(), stdin=False, extra_fds={})
     assert info.value.filename == "/nonexistent/sh"
     assert set(os.listdir("/proc/self/fd")) == before  # no descriptor left open
+
+
+COMMANDS = [
+    ("true", b"", b"", 0),
+    ("echo out; echo err >&2; exit 3", b"out\n", b"err\n", 3),
+    # More than the pipes hold: it cannot finish while start() waits.
+    ("head -c 300000 /dev/zero | tr '\\0' x; head -c 100000 /dev/zero >&2", b"x" * 300000, bytes(100000), 0),
+    ("sleep 0.01; echo late", b"late\n", b"", 0),
+    # Exits at once, but a background child holds the pipes (within the grace period).
+    ("(sleep 0.05; echo later) & echo now", b"now\nlater\n", b"", 0),
+]
+
+
+@pytest.mark.parametrize("loop_fd", ["asyncio", "unknown"])
+async def test_commands_finished_by_start_or_by_the_loop_give_the_same_results(loop_fd: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # RunningCommand.start waits briefly for a command to end unless the
+    # loop has other I/O; it must not matter which way a command finishes.
+    import asyncio
+
+    import rsh
+    from rsh.server import Server
+
+    if loop_fd == "unknown":
+        monkeypatch.setattr(process, "_loop_fd", lambda loop: -1)
+    server = Server("127.0.0.1", 0, "t" * 32)
+    await server.start()
+    try:
+        async with await rsh.connect_async("127.0.0.1", server.port, token="t" * 32) as busy, await rsh.connect_async(
+            "127.0.0.1", server.port, token="t" * 32
+        ) as c:
+            for _ in range(2):
+                for command, out, err, code in COMMANDS:
+                    r = await asyncio.wait_for(c.run(command), 30)
+                    assert (r.stdout, r.stderr, r.exit_code) == (out, err, code), command
+                # Again while another connection keeps the loop busy.
+                streaming = asyncio.ensure_future(busy.run("head -c 20000000 /dev/zero"))
+                for command, out, err, code in COMMANDS:
+                    r = await asyncio.wait_for(c.run(command), 30)
+                    assert (r.stdout, r.stderr, r.exit_code) == (out, err, code), command
+                assert len((await asyncio.wait_for(streaming, 60)).stdout) == 20000000
+    finally:
+        await server.close()
