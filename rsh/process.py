@@ -23,8 +23,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from .fdwatch import FdWatcher
 from .messages import ExecRequest, ExitStatus
@@ -431,7 +431,8 @@ class RunningCommand:
         loop_fd = _loop_fd(self._loop) if self._stdin is None else -1
         if loop_fd >= 0 and self._pidfd in select.select([self._pidfd, loop_fd], [], [], EXIT_WAIT)[0]:
             self._reap()
-            return
+            if self._returncode is not None:
+                return
         self._watch.add_reader(self._pidfd, self._reap)
         if self._state_fd >= 0:
             self._watch.add_reader(self._state_fd, self._read_state)
