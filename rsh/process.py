@@ -175,6 +175,9 @@ def _fork_exec_shell(argv: list[str | bytes], env: Mapping[bytes, bytes], cwd: s
             None, None, None, -1, None,  # gid, groups, uid, umask, preexec_fn
             True,  # allow vfork
         )  # fmt: skip
+    except BaseException:
+        os.close(err_r)
+        raise
     finally:
         os.close(err_w)
     try:

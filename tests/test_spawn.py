@@ -107,6 +107,8 @@ def test_missing_directory_or_shell_is_an_oserror_naming_it(no_fork_exec: bool, 
     with pytest.raises(FileNotFoundError) as info:
         _spawn(["/nonexistent/sh", "-c", "true"], env={}, cwd=os.getcwd(), stdin=False, extra_fds={})
     assert info.value.filename == "/nonexistent/sh"
+    with pytest.raises(ValueError):  # refused before any process exists
+        _spawn([SHELL, "-c", "echo a\0b"], env={}, cwd=os.getcwd(), stdin=True, extra_fds={})
     assert set(os.listdir("/proc/self/fd")) == before  # no descriptor left open
 
 
