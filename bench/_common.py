@@ -17,6 +17,10 @@ def env(tmp: str) -> dict[str, str]:
     e = dict(os.environ)
     e["RSH_CONFIG_DIR"] = tmp
     e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    # An installed rsh runs from cached bytecode; with this set (some shells
+    # and tools set it), every `rsh exec` here would compile all its modules
+    # again, some 20 ms that no deployed client pays.
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
     return e
 
 

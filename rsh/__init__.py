@@ -24,11 +24,10 @@ from .errors import (
     RshError,
     TransferFailed,
 )
-from .result import CommandResult
-
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
     "DEFAULT_PORT": ".session",
+    "CommandResult": ".result",
     "AsyncClient": ".client",
     "RemoteCommand": ".client",
     "connect_async": ".client",
@@ -41,6 +40,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .client import AsyncClient, RemoteCommand, connect_async
+    from .result import CommandResult
     from .session import DEFAULT_PORT
     from .sync_client import Client, connect
     from .transfer import Failure, TransferProgress, TransferResult

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ProtocolError
@@ -84,21 +83,45 @@ _PREFIX = struct.Struct("!I")
 _PREFIX_SIZE = _PREFIX.size
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded message: its type, the rest of its header, its payload."""
+    """One decoded message: its type, the rest of its header, its payload.
 
-    type: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    payload: bytes = b""
-    #: Where the frame started in the stream and its header exactly as it
-    #: arrived: what ``--trace`` shows.  Set by the decoder only.
-    offset: int = field(default=-1, compare=False, repr=False)
-    raw_header: bytes = field(default=b"", compare=False, repr=False)
+    A plain class, not a dataclass: importing ``dataclasses`` (and the
+    ``inspect`` it brings) would be a fifth of ``rsh exec``'s start-up.
+    Two frames are equal when their type, fields and payload are.
+    """
+
+    __slots__ = ("type", "fields", "payload", "offset", "raw_header")
+
+    def __init__(
+        self,
+        type: str,
+        fields: dict[str, Any] | None = None,
+        payload: bytes = b"",
+        offset: int = -1,
+        raw_header: bytes = b"",
+    ) -> None:
+        self.type = type
+        self.fields: dict[str, Any] = {} if fields is None else fields
+        self.payload = payload
+        #: Where the frame started in the stream and its header exactly as it
+        #: arrived: what ``--trace`` shows.  Set by the decoder only.
+        self.offset = offset
+        self.raw_header = raw_header
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return header field *name*, or *default* when absent."""
         return self.fields.get(name, default)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Frame):
+            return NotImplemented
+        return (self.type, self.fields, self.payload) == (other.type, other.fields, other.payload)
+
+    __hash__ = None  # type: ignore[assignment]  # fields is a dict: as unhashable as it
+
+    def __repr__(self) -> str:
+        return f"Frame(type={self.type!r}, fields={self.fields!r}, payload={self.payload!r})"
 
 
 def encode_header(type: str, fields: dict[str, Any] | None = None, size: int = 0) -> bytes:

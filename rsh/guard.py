@@ -34,7 +34,6 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +202,7 @@ class CommandPolicy:
         if b"\0" in request.command:
             raise CommandRefused("not_allowed", "command contains a NUL byte")
         if self.force is not None:
-            return replace(request, command=self.force), {b"RSH_ORIGINAL_COMMAND": request.command}
+            return request._replace(command=self.force), {b"RSH_ORIGINAL_COMMAND": request.command}
         text = request.command.decode("utf-8", "surrogateescape")
         if not any(p.fullmatch(text) for p in self._compiled):
             raise CommandRefused("not_allowed", "command not allowed: this server runs only the commands its operator listed")

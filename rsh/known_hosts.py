@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import default_known_hosts_file
 from .errors import HostKeyChanged, UnknownHostKey
@@ -38,8 +38,7 @@ def host_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One pin: the line it is on and the fingerprint it holds."""
 
     line: int

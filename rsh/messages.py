@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import codecs
 import signal as _signal
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ProtocolError
 from .frames import Frame
@@ -43,8 +42,11 @@ def check_encoding(name: str) -> str:
     return codecs.lookup(name).name
 
 
-@dataclass(frozen=True, slots=True)
-class ExecRequest:
+# Messages are NamedTuples, not dataclasses: importing ``dataclasses`` (and
+# ``inspect``) would be a fifth of ``rsh exec``'s start-up.
+
+
+class ExecRequest(NamedTuple):
     """An ``exec`` frame: run ``command`` (its payload) through the shell."""
 
     command: bytes
@@ -112,8 +114,7 @@ class ExecRequest:
         return cls(frame.payload, cwd, env, float(timeout) if timeout is not None else None, stdin, encoding, session)
 
 
-@dataclass(frozen=True, slots=True)
-class ExitStatus:
+class ExitStatus(NamedTuple):
     """An ``exit`` frame: how the command ended."""
 
     exit_code: int | None

@@ -12,15 +12,16 @@ once.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import auth
 from .errors import AuthError, CommandFailed, CommandTimeout, ProtocolError, RemoteError
 from .frames import Frame
 from .messages import PROTOCOL_VERSION, ExecRequest, ExitStatus
-from .result import CommandResult
+
+if TYPE_CHECKING:
+    from .result import CommandResult
 
 __all__ = [
     "DEFAULT_PORT",
@@ -84,6 +85,8 @@ def exec_request(
         ValueError: it is empty.
     """
     if isinstance(command, (list, tuple)) and all(isinstance(w, str) for w in command):
+        import shlex  # here: `rsh exec` sends a string, and need not load it
+
         command = shlex.join(command)
     if isinstance(command, str):
         raw = command.encode("utf-8", "surrogateescape")
@@ -223,6 +226,8 @@ class CommandRun:
             CommandTimeout: the server stopped the command at its timeout.
             CommandFailed: *check* is set and the command did not exit 0.
         """
+        from .result import CommandResult  # here: `rsh exec` (forward) never makes one
+
         status = self.status
         assert status is not None, "the command has not finished"
         result = CommandResult(

@@ -21,24 +21,26 @@ import os
 import select
 import signal
 import socket
-import ssl
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from .config import resolve_client_token
 from .errors import ConnectError, ConnectionLost, ProtocolError, RemoteError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, TraceHook, encode_header
 from .known_hosts import ConfirmCallback, ServerPin
 from .messages import ExitStatus
-from .result import CommandResult
 from .session import DEFAULT_PORT, STDIN_CHUNK, CommandRun, Handshake, OutputCallback, connect_error_reason, exec_request
 from .tls import TLS_PROBE_DELAY, client_context, handshake_failure, silent_server_hint, speaks_tls, tls_server_error
 
 if TYPE_CHECKING:
+    import ssl
+
+    from .result import CommandResult
+
     # File transfers are imported where they are used, so that running a
     # command (``rsh exec``) does not load them at start-up.
     from .transfer import TransferResult
@@ -51,8 +53,6 @@ __all__ = ["Client", "connect"]
 # Keep at most this much queued stdin (or file data) encoded ahead of the socket.
 _OUT_HIGH = 256 * 1024
 
-# "Not now" from a non-blocking socket; an SSLSocket says it with these too.
-_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 # Payloads larger than this are queued as they are and go out with the
 # header in one sendmsg() (scatter-gather) instead of being copied into the
 # queue: a file streams through here at memory speed, and a copy per chunk
@@ -63,11 +63,25 @@ _GATHER_MIN = 16 * 1024
 _IOV_BATCH = 64
 
 
-class _FrameSocket:
-    """Frames over a non-blocking socket, waited on with poll()."""
+def _would_block(tls: bool) -> tuple[type[Exception], ...]:
+    """What a non-blocking socket raises for "not now"; an SSLSocket says it with its own errors too."""
+    if not tls:
+        return (BlockingIOError,)
+    import ssl  # only here: a plain client never loads it (a tenth of `rsh exec`'s start-up)
 
-    def __init__(self, sock: socket.socket, max_payload: int, trace: TraceHook | None) -> None:
+    return (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class _FrameSocket:
+    """Frames over a non-blocking socket, waited on with poll().
+
+    With *tls*, *sock* is an ``ssl.SSLSocket``.
+    """
+
+    def __init__(self, sock: socket.socket, max_payload: int, trace: TraceHook | None, *, tls: bool = False) -> None:
         self.sock = sock
+        self.tls = tls
+        self._would_block = _would_block(tls)
         self.decoder = FrameDecoder(max_payload)
         self.trace = trace
         self.frames: deque[Frame] = deque()
@@ -131,17 +145,17 @@ class _FrameSocket:
 
     def pending(self) -> bool:
         """True when TLS holds decrypted bytes not yet read (the socket may look idle)."""
-        return isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
+        return self.tls and cast("ssl.SSLSocket", self.sock).pending() > 0
 
     def _write(self) -> None:
         out = self.out
         try:
-            if isinstance(self.sock, ssl.SSLSocket):
+            if self.tls:
                 # No sendmsg under TLS: one buffer at a time.
                 n = self.sock.send(out[0])
             else:
                 n = self.sock.sendmsg(list(islice(out, _IOV_BATCH)))
-        except _WOULD_BLOCK:
+        except self._would_block:
             return
         except OSError as exc:
             self.failure = ConnectionLost(f"connection lost while sending: {exc.strerror or exc}")
@@ -162,7 +176,7 @@ class _FrameSocket:
         try:
             with self.decoder.get_buffer() as buf:
                 n = self.sock.recv_into(buf)
-        except _WOULD_BLOCK:
+        except self._would_block:
             return
         except OSError as exc:
             self.failure = ConnectionLost(f"connection lost: {exc.strerror or exc}")
@@ -233,7 +247,7 @@ class Client:
             sock.close()
             sock = self._open(host, port, where, timeout, ServerPin(host, port, fingerprint=self.fingerprint))
         sock.setblocking(False)
-        self._conn = _FrameSocket(sock, max_payload, trace)
+        self._conn = _FrameSocket(sock, max_payload, trace, tls=use_tls)
         self.host = host
         self.closed = False
         deadline = time.monotonic() + timeout

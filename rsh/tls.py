@@ -18,17 +18,22 @@ step imports ``cryptography``.  Everything else here is stdlib ``ssl``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 import os
 import re
 import socket
-import ssl
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RshError
+
+if TYPE_CHECKING:
+    import ssl
+
+# ssl (and base64) are imported where they are used: a plain connection,
+# every `rsh exec` to a loopback server, never loads them (3 ms of its start).
 
 __all__ = [
     "IDENTITY_FILE",
@@ -69,6 +74,8 @@ class IdentityError(RshError):
 
 def fingerprint(der: bytes) -> str:
     """Return ``SHA256:<base64>`` for a DER certificate (unpadded, as ssh writes it)."""
+    import base64
+
     return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode("ascii").rstrip("=")
 
 
@@ -178,6 +185,8 @@ def identity_fingerprint(path: Path) -> str:
         raise IdentityError(f"cannot read {path}: {exc.strerror}") from None
     if m is None:
         raise IdentityError(f"{path} holds no certificate; delete it and the server makes a new identity")
+    import ssl
+
     return fingerprint(ssl.PEM_cert_to_DER_cert(m.group().decode("ascii")))
 
 
@@ -187,6 +196,8 @@ def server_context(path: Path) -> ssl.SSLContext:
     Raises:
         IdentityError: the key or certificate cannot be loaded.
     """
+    import ssl
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     # rsh clients never resume sessions, so tickets would be bytes for nothing.
@@ -205,6 +216,8 @@ def client_context() -> ssl.SSLContext:
     the caller must compare ``fingerprint(peer certificate)`` with the pinned
     one before sending a single byte of the protocol.
     """
+    import ssl
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.check_hostname = False
@@ -268,6 +281,8 @@ async def speaks_tls_async(host: str, port: int, timeout: float) -> bool:
 
 def handshake_failure(where: str, exc: OSError) -> str:
     """A one-line reason for a TLS handshake with *where* that failed with *exc*."""
+    import ssl
+
     if isinstance(exc, ssl.SSLError) and exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
         return (
             f"cannot connect to {where}: it does not speak TLS (a server on loopback speaks TLS only when "
