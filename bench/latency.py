@@ -1,7 +1,11 @@
 """Per-command latency: 1,000 sequential `true` on one open rsh connection,
 against a local ``subprocess.run(["sh", "-c", "true"])`` loop in the same run.
 
-    python bench/latency.py [--count 1000] [--block 50]
+    python bench/latency.py [--count 1000] [--block 50] [--cold 30]
+
+It also times a cold ``rsh exec HOST -- true``, a new client process each
+time as a script runs it, against starting the same Python with ``-c pass``:
+what is left between the two is rsh's own start-up, connection and command.
 
 Besides wall time it prints the CPU time each side spends per command (from
 /proc/PID/schedstat, Linux only).  The client, the server and the command
@@ -16,6 +20,7 @@ import argparse
 import os
 import statistics
 import subprocess
+import sys
 import time
 
 from _common import Server
@@ -46,10 +51,21 @@ def rsh_loop(client: rsh.Client, server_pid: int, n: int) -> tuple[float, int, i
     return time.perf_counter() - t0, cpu_ns(os.getpid()) - c0, cpu_ns(server_pid) - s0
 
 
+def median_run_ms(argv: list[str], env: dict[str, str], n: int) -> float:
+    """Median wall time of running *argv* to completion, in ms."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--block", type=int, default=50, help="commands per turn; local and rsh take turns")
+    ap.add_argument("--cold", type=int, default=30, help="runs of the cold `rsh exec` (0: skip it)")
     args = ap.parse_args()
     server = Server()
     blocks = max(1, args.count // args.block)
@@ -70,6 +86,11 @@ def main() -> None:
                 client_cpu += c
                 server_cpu += s
                 ratios.append(t2 / t)
+        if args.cold:
+            exec_argv = [sys.executable, "-m", "rsh", "exec", "--token-file", server.token_file, f"127.0.0.1:{server.port}", "--", "true"]
+            median_run_ms(exec_argv, server.env, 1)  # caches the bytecode
+            python_ms = median_run_ms([sys.executable, "-c", "pass"], server.env, args.cold)
+            exec_ms = median_run_ms(exec_argv, server.env, args.cold)
     finally:
         server.stop()
     n = args.block * blocks
@@ -80,6 +101,10 @@ def main() -> None:
     print(f"  rsh, one open connection               : {rshs * us / 1000:6.3f} ms each   (client CPU {client_cpu / 1000 / n:5.0f} us, server CPU {server_cpu / 1000 / n:5.0f} us)")
     print(f"  ratio rsh / local                      : {rshs / local:6.2f}   (target <= 1.30)")
     print(f"  per turn: median {statistics.median(ratios):.2f}, middle half {ratios[len(ratios) // 4]:.2f} to {ratios[(3 * len(ratios)) // 4]:.2f}")
+    if args.cold:
+        print(f"cold, a new process each time (median of {args.cold})")
+        print(f"  python -c pass                         : {python_ms:6.1f} ms")
+        print(f"  rsh exec HOST -- true                  : {exec_ms:6.1f} ms   ({exec_ms / python_ms:.1f}x python -c pass)")
 
 
 if __name__ == "__main__":
