@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "exec",
         help="run one command, like 'ssh HOST CMD'",
-        description="Run CMD on HOST: its stdout and stderr bytes come out here, its exit status is rsh's.",
+        description="Run CMD on HOST: its stdout and stderr bytes come out here, its exit status is rsh's. "
+        "As with ssh, the words of CMD are joined with spaces and the remote shell parses the result: "
+        "quote a command line as one word (rsh exec HOST -- \"sh -c 'echo a b'\").",
     )
     _add_client_options(p)
     p.add_argument("-n", dest="no_stdin", action="store_true", help="do not forward stdin (the command reads an empty one)")

@@ -34,6 +34,12 @@ def test_echo(server: ServerProcess) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, b"hello world\n", b"")
 
 
+def test_words_are_joined_for_the_remote_shell_as_ssh_does(server: ServerProcess) -> None:
+    # ssh HOST sh -c 'echo a b' runs `sh -c echo a b` remotely: so does rsh (the README says so).
+    assert run_rsh(server, server.address, "--", "sh", "-c", "echo a b").stdout == b"\n"
+    assert run_rsh(server, server.address, "--", "sh -c 'echo a b'").stdout == b"a b\n"
+
+
 def test_stdout_and_stderr_go_to_their_own_fds(server: ServerProcess) -> None:
     r = run_rsh(server, server.address, "--", "echo out; echo err >&2; exit 7")
     assert (r.returncode, r.stdout, r.stderr) == (7, b"out\n", b"err\n")
