@@ -172,15 +172,16 @@ class _FrameSocket:
                 out[0] = memoryview(first)[n:]
                 n = 0
 
-    def _read(self) -> None:
+    def _read(self) -> bool:
+        """Take what the socket has; False if it had nothing yet (a failure is True: there is news)."""
         try:
             with self.decoder.get_buffer() as buf:
                 n = self.sock.recv_into(buf)
         except self._would_block:
-            return
+            return False
         except OSError as exc:
             self.failure = ConnectionLost(f"connection lost: {exc.strerror or exc}")
-            return
+            return True
         try:
             frames = self.decoder.buffer_updated(n)
         except ProtocolError as exc:
@@ -190,13 +191,14 @@ class _FrameSocket:
                 self.failure = ConnectionLost("connection closed by server in the middle of a frame")
             else:
                 self.failure = ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
-            return
+            return True
         if n == 0:
             self.failure = ConnectionLost("connection closed by server")
         for frame in frames:
             if self.trace is not None:
                 self.trace("recv", frame, frame.raw_header, frame.offset)
             self.frames.append(frame)
+        return True
 
 
 class Client:
@@ -431,6 +433,11 @@ class Client:
                     conn._write()
                 if conn.pending():
                     conn._read()  # decrypted already: poll() would not wake for it
+                    continue
+                # Output streaming in: read before waiting, and wait only when
+                # nothing has come (a poll() per read was 3% of a 1 GiB stream).
+                # Anything else to watch (stdin, Ctrl-C, unsent frames) takes the poll.
+                if stdin is None and not conn.out and not interrupts.new() and conn._read():
                     continue
                 poller = select.poll()
                 poller.register(sock_fd, select.POLLIN | (select.POLLOUT if conn.out else 0))
@@ -679,6 +686,10 @@ class _Interrupts:
 
     def _on_sigint(self, signum: int, frame: object) -> None:
         self.count += 1
+
+    def new(self) -> bool:
+        """True when Ctrl-C was pressed since the last ``take``."""
+        return self.count != self._seen
 
     def take(self) -> int:
         """Drain the wake-up pipe; return how many Ctrl-Cs there have been (0 if none new)."""
