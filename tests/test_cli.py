@@ -134,6 +134,28 @@ def test_ctrl_c_interrupts_the_remote_command(server: ServerProcess) -> None:
         p.stderr.close()  # type: ignore[union-attr]
 
 
+def test_ctrl_c_interrupts_a_command_whose_output_never_stops(server: ServerProcess) -> None:
+    # While output streams in, rsh reads without polling whenever data is there; Ctrl-C is still seen.
+    p = subprocess.Popen(
+        rsh_argv("exec", "--token-file", str(server.token_file), server.address, "--", "echo $$ >&2; exec yes"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=server.env,
+    )
+    try:
+        assert p.stderr is not None
+        pgid = int(p.stderr.readline())
+        time.sleep(0.3)  # well into the stream
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 130
+        assert wait_until(lambda: not group_alive(pgid))
+    finally:
+        p.kill()
+        p.wait()
+        p.stderr.close()  # type: ignore[union-attr]
+
+
 def test_second_ctrl_c_leaves_at_once_and_the_command_is_stopped(server: ServerProcess) -> None:
     p = _start_exec(server, "trap '' INT; echo $$; sleep 100")
     try:
