@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -10,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,56 +111,44 @@ def test_stdout_closed_early_stops_quietly(server: ServerProcess) -> None:
     assert b"Traceback" not in r.stderr and b"Exception" not in r.stderr
 
 
-def _start_exec(server: ServerProcess, command: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+@contextlib.contextmanager
+def _exec_running(server: ServerProcess, command: str, *, stdout: int = subprocess.PIPE) -> Iterator[subprocess.Popen[bytes]]:
+    """`rsh exec` of *command*, left running for the test; killed, reaped and its pipes closed after."""
+    with subprocess.Popen(
         rsh_argv("exec", "--token-file", str(server.token_file), server.address, "--", command),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         env=server.env,
-    )
+    ) as p:
+        try:
+            yield p
+        finally:
+            p.kill()
 
 
 def test_ctrl_c_interrupts_the_remote_command(server: ServerProcess) -> None:
-    p = _start_exec(server, "echo $$; exec sleep 100")
-    try:
+    with _exec_running(server, "echo $$; exec sleep 100") as p:
         assert p.stdout is not None
         pgid = int(p.stdout.readline())
         p.send_signal(signal.SIGINT)
         assert p.wait(30) == 130
         assert wait_until(lambda: not group_alive(pgid))
-    finally:
-        p.kill()
-        p.wait()
-        p.stdout.close()  # type: ignore[union-attr]
-        p.stderr.close()  # type: ignore[union-attr]
 
 
 def test_ctrl_c_interrupts_a_command_whose_output_never_stops(server: ServerProcess) -> None:
     # While output streams in, rsh reads without polling whenever data is there; Ctrl-C is still seen.
-    p = subprocess.Popen(
-        rsh_argv("exec", "--token-file", str(server.token_file), server.address, "--", "echo $$ >&2; exec yes"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=server.env,
-    )
-    try:
+    with _exec_running(server, "echo $$ >&2; exec yes", stdout=subprocess.DEVNULL) as p:
         assert p.stderr is not None
         pgid = int(p.stderr.readline())
         time.sleep(0.3)  # well into the stream
         p.send_signal(signal.SIGINT)
         assert p.wait(30) == 130
         assert wait_until(lambda: not group_alive(pgid))
-    finally:
-        p.kill()
-        p.wait()
-        p.stderr.close()  # type: ignore[union-attr]
 
 
 def test_second_ctrl_c_leaves_at_once_and_the_command_is_stopped(server: ServerProcess) -> None:
-    p = _start_exec(server, "trap '' INT; echo $$; sleep 100")
-    try:
+    with _exec_running(server, "trap '' INT; echo $$; sleep 100") as p:
         assert p.stdout is not None
         pgid = int(p.stdout.readline())
         p.send_signal(signal.SIGINT)
@@ -168,11 +158,6 @@ def test_second_ctrl_c_leaves_at_once_and_the_command_is_stopped(server: ServerP
         assert p.wait(30) == 130
         # rsh left, the server saw the connection drop and ended the group.
         assert wait_until(lambda: not group_alive(pgid))
-    finally:
-        p.kill()
-        p.wait()
-        p.stdout.close()  # type: ignore[union-attr]
-        p.stderr.close()  # type: ignore[union-attr]
 
 
 def test_serve_creates_a_private_token_and_says_where(tmp_path: Path) -> None:
