@@ -44,8 +44,6 @@ def check_encoding(name: str) -> str:
 
 # Messages are NamedTuples, not dataclasses: importing ``dataclasses`` (and
 # ``inspect``) would be a fifth of ``rsh exec``'s start-up.
-
-
 class ExecRequest(NamedTuple):
     """An ``exec`` frame: run ``command`` (its payload) through the shell."""
 
