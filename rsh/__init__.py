@@ -24,6 +24,7 @@ from .errors import (
     RshError,
     TransferFailed,
 )
+
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
     "DEFAULT_PORT": ".session",
