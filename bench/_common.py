@@ -29,7 +29,7 @@ class Server:
 
     It runs in a session of its own, as a service does: with no controlling
     terminal, commands need only a process group, not a session (see
-    ``rsh.process._own_session``), and the figures are a deployed server's
+    ``rsh.server.process._own_session``), and the figures are a deployed server's
     whether or not the benchmark was started from a terminal.
     """
 

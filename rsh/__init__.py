@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from .errors import (
     AuthError,
@@ -27,24 +27,23 @@ from .errors import (
 
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
-    "DEFAULT_PORT": ".session",
-    "CommandResult": ".result",
-    "AsyncClient": ".client",
-    "RemoteCommand": ".client",
-    "connect_async": ".client",
-    "Client": ".sync_client",
-    "connect": ".sync_client",
-    "Failure": ".transfer",
-    "TransferProgress": ".transfer",
-    "TransferResult": ".transfer",
+    "DEFAULT_PORT": ".protocol.session",
+    "CommandResult": ".results",
+    "AsyncClient": ".client.aio",
+    "RemoteCommand": ".client.aio",
+    "connect_async": ".client.aio",
+    "Client": ".client.blocking",
+    "connect": ".client.blocking",
+    "Failure": ".results",
+    "TransferProgress": ".results",
+    "TransferResult": ".results",
 }
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, RemoteCommand, connect_async
-    from .result import CommandResult
-    from .session import DEFAULT_PORT
-    from .sync_client import Client, connect
-    from .transfer import Failure, TransferProgress, TransferResult
+    from .client.aio import AsyncClient, RemoteCommand, connect_async
+    from .results import CommandResult, Failure, TransferProgress, TransferResult
+    from .protocol.session import DEFAULT_PORT
+    from .client.blocking import Client, connect
 
 
 def __getattr__(name: str) -> Any:

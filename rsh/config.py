@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .auth import new_token
 from .errors import AuthError
 
 __all__ = [
@@ -25,6 +24,18 @@ __all__ = [
     "ensure_token",
     "resolve_client_token",
 ]
+
+
+#: The server's identity file's name in the config directory.
+IDENTITY_FILE = "server-identity.pem"
+
+# A token is 32 random bytes, hex: as a nonce (rsh.protocol.auth), far beyond guessing.
+TOKEN_BYTES = 32
+
+
+def new_token() -> str:
+    """Return a fresh random token, hex-encoded."""
+    return os.urandom(TOKEN_BYTES).hex()
 
 
 def _xdg(var: str, override: str, fallback: str) -> Path:
@@ -55,9 +66,7 @@ def default_known_hosts_file() -> Path:
 
 
 def default_identity_file() -> Path:
-    """Return the server's TLS key and certificate file (see ``rsh.tls``)."""
-    from .tls import IDENTITY_FILE
-
+    """Return the server's TLS key and certificate file (see ``rsh.net.tls``)."""
     return config_dir() / IDENTITY_FILE
 
 

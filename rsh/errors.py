@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .result import CommandResult
-    from .transfer import TransferResult
+    from .results import CommandResult
+    from .results import TransferResult
 
 __all__ = [
     "RshError",

@@ -7,7 +7,7 @@ what it shows is what the program really prints and really runs:
 * ``<!-- demo: ARGS -->`` ... ``<!-- /demo -->``: the output of
   ``python -m rsh demo ARGS`` with ``NO_COLOR=1``.
 * ``<!-- code: NAME [NAME...] -->`` ... ``<!-- /code -->``: the source of
-  those functions in ``rsh/demo.py``.
+  those functions in ``rsh/teach/demo.py``.
 * ``<!-- trace -->`` ... ``<!-- /trace -->``: a real ``rsh exec --trace``
   session against a throw-away server; only with ``--trace``, since its
   nonces and timings differ on every run.
@@ -60,9 +60,9 @@ def demo_output(args: str) -> str:
 
 
 def code(names: str) -> str:
-    """The source of the named functions in rsh.demo."""
+    """The source of the named functions in rsh.teach.demo."""
     sys.path.insert(0, str(ROOT))
-    from rsh import demo
+    from rsh.teach import demo
 
     return "\n\n".join(inspect.getsource(getattr(demo, n)).rstrip() for n in names.split()) + "\n"
 

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Literal, Self
 
-from rsh.frames import FrameDecoder
+from rsh.protocol.frames import FrameDecoder
 
 Direction = Literal["up", "down"]
 

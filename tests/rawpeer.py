@@ -7,8 +7,8 @@ import ssl
 from collections import deque
 from typing import Any
 
-from rsh import auth
-from rsh.frames import Frame, FrameDecoder, encode_frame
+from rsh.protocol import auth
+from rsh.protocol.frames import Frame, FrameDecoder, encode_frame
 
 
 class RawPeer:
@@ -17,7 +17,7 @@ class RawPeer:
     def __init__(self, port: int, host: str = "127.0.0.1", *, tls: bool = False) -> None:
         self.sock = socket.create_connection((host, port), timeout=15)
         if tls:
-            from rsh.tls import client_context
+            from rsh.net.tls import client_context
 
             self.sock = client_context().wrap_socket(self.sock)
         self.decoder = FrameDecoder()

@@ -12,7 +12,7 @@ import pytest
 
 import rsh
 from rsh.errors import RemoteError
-from rsh.frames import FrameDecoder
+from rsh.protocol.frames import FrameDecoder
 
 from .conftest import ServerProcess, rsh_argv, wait_until
 from .rawpeer import RawPeer

@@ -196,7 +196,7 @@ def test_port_in_use_is_one_line(server: ServerProcess, tmp_path: Path) -> None:
 
 
 def test_exec_does_not_import_prompt_toolkit(tmp_path: Path) -> None:
-    code = "import sys, rsh.cli, rsh.exec_cli, rsh.client; print('prompt_toolkit' in sys.modules)"
+    code = "import sys, rsh.cli.main, rsh.cli.exec, rsh.client.aio; print('prompt_toolkit' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"False\n"
 
@@ -205,7 +205,7 @@ def test_start_up_loads_only_what_the_command_needs(server: ServerProcess, tmp_p
     # Start-up time is most of a short `rsh exec`: it loads neither file
     # transfers nor asyncio, nor (on plain TCP) ssl, nor dataclasses and the
     # inspect they bring, and `import rsh` alone loads no client.
-    heavy = "('asyncio', 'ssl', 'dataclasses', 'inspect', 'secrets', 'shlex', 'rsh.result')"
+    heavy = "('asyncio', 'ssl', 'dataclasses', 'inspect', 'secrets', 'shlex', 'rsh.results')"
     code = (
         "import sys, runpy; sys.argv = ['rsh', 'exec', '--token-file', sys.argv[1], sys.argv[2], '--', 'true']\n"
         "try:\n    runpy.run_module('rsh', run_name='__main__')\n"
@@ -213,7 +213,7 @@ def test_start_up_loads_only_what_the_command_needs(server: ServerProcess, tmp_p
     )
     r = subprocess.run([sys.executable, "-c", code, str(server.token_file), server.address], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"0 []\n", r.stderr
-    code = "import sys, rsh; print(sorted(m for m in ('asyncio', 'rsh.client', 'rsh.sync_client') if m in sys.modules)); rsh.connect; print('rsh.sync_client' in sys.modules)"
+    code = "import sys, rsh; print(sorted(m for m in ('asyncio', 'rsh.client.aio', 'rsh.client.blocking') if m in sys.modules)); rsh.connect; print('rsh.client.blocking' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"[]\nTrue\n", r.stderr
 

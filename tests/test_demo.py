@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rsh import demo
-from rsh.demo import DemoResult, Narrator
-from rsh.frames import FrameDecoder, encode_frame
+from rsh.teach import demo
+from rsh.teach.demo import DemoResult, Narrator
+from rsh.protocol.frames import FrameDecoder, encode_frame
 
 from .conftest import ROOT, rsh_argv, rsh_env
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from rsh.fdwatch import FdWatcher
+from rsh.server.fdwatch import FdWatcher
 
 
 async def test_readers_fire_and_stop_when_removed() -> None:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rsh.errors import ProtocolError
-from rsh.frames import DEFAULT_MAX_PAYLOAD, MAX_HEADER_SIZE, MESSAGE_TYPES, Frame, FrameDecoder, encode_frame
+from rsh.protocol.frames import DEFAULT_MAX_PAYLOAD, MAX_HEADER_SIZE, MESSAGE_TYPES, Frame, FrameDecoder, encode_frame
 
 
 def raw_frame(header: object, payload: bytes = b"", *, raw: bytes | None = None) -> bytes:

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rsh
-from rsh import auth
-from rsh.frames import MESSAGE_TYPES, FrameDecoder, encode_frame
+from rsh.protocol import auth
+from rsh.protocol.frames import MESSAGE_TYPES, FrameDecoder, encode_frame
 
 from .conftest import ServerProcess, start_server
 

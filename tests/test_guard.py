@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from rsh.cli import build_parser
+from rsh.cli.main import build_parser
 from rsh.errors import HostKeyChanged, UnknownHostKey
-from rsh.guard import AUDIT_FLUSH_COUNT, AUDIT_FLUSH_DELAY, AccessList, AuditLog, CommandPolicy, CommandRefused, Limits, compile_pattern, peer_address
-from rsh.known_hosts import KnownHosts, ServerPin, host_address
-from rsh.messages import ExecRequest
-from rsh.secure_cli import UsageError, serve_guard
-from rsh.tls import fingerprint, parse_fingerprint
+from rsh.server.guard import AUDIT_FLUSH_COUNT, AUDIT_FLUSH_DELAY, AccessList, AuditLog, CommandPolicy, CommandRefused, Limits, compile_pattern, peer_address
+from rsh.client.known_hosts import KnownHosts, ServerPin, host_address
+from rsh.protocol.messages import ExecRequest
+from rsh.cli.options import UsageError, serve_guard
+from rsh.net.tls import fingerprint, parse_fingerprint
 
 # -- --allow-command patterns -----------------------------------------------------------
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import rsh
-from rsh import auth
+from rsh.protocol import auth
 from rsh.errors import RemoteError
-from rsh.frames import FrameDecoder, encode_frame
-from rsh.tls import client_context
+from rsh.protocol.frames import FrameDecoder, encode_frame
+from rsh.net.tls import client_context
 
 from .conftest import ServerProcess, rsh_argv, wait_until
 from .rawpeer import RawPeer

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rsh import commands
-from rsh.completion import Suggestion, suggest
-from rsh.decoding import StreamDecoder, looks_binary
-from rsh.shell_session import ShellSession, parse_state, restore_script
+from rsh.prompt import commands
+from rsh.prompt.completion import Suggestion, suggest
+from rsh.prompt.decoding import StreamDecoder, looks_binary
+from rsh.server.shell_state import ShellSession, parse_state, restore_script
 
 
 def test_builtins_parse() -> None:
@@ -159,8 +159,8 @@ def test_restore_script_redoes_exports_in_a_real_shell() -> None:
 
 def test_exit_frame_carries_exports_and_checks_them() -> None:
     from rsh.errors import ProtocolError
-    from rsh.frames import Frame
-    from rsh.messages import ExitStatus
+    from rsh.protocol.frames import Frame
+    from rsh.protocol.messages import ExitStatus
 
     status = ExitStatus(0, None, False, 0.1, 0, 0, "utf-8", cwd="/tmp", exports={"A": "1", "B": None})
     assert ExitStatus.from_frame(Frame("exit", status.to_fields())) == status

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rsh import auth
-from rsh.frames import FrameDecoder, encode_frame
+from rsh.protocol import auth
+from rsh.protocol.frames import FrameDecoder, encode_frame
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 LINE = re.compile(r"^(S->C|C->S)  ((?:[0-9a-f]{2} ){3}[0-9a-f]{2})  (\{.*?\})(?:  ((?:[0-9a-f]{2} ?)+))?", re.M)

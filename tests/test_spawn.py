@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from rsh import process
-from rsh.process import SCRIPT_FD, SHELL, _spawn
+from rsh.server import process
+from rsh.server.process import SCRIPT_FD, SHELL, _spawn
 
 # pid, process group, session and ignored signals, as the command sees them.
 REPORT = b'read pid comm state ppid pgrp sid rest < /proc/$$/stat; echo "$pid $pgrp $sid $(grep SigIgn /proc/$$/status | cut -f2)"; pwd; cat'
@@ -130,7 +130,7 @@ async def test_commands_finished_by_start_or_by_the_loop_give_the_same_results(l
     import asyncio
 
     import rsh
-    from rsh.server import Server
+    from rsh.server.connection import Server
 
     if loop_fd == "unknown":
         monkeypatch.setattr(process, "_loop_fd", lambda loop: -1)

@@ -19,8 +19,8 @@ import pytest
 
 import rsh
 from rsh.errors import ConnectError, HostKeyChanged, UnknownHostKey
-from rsh.tls import TLS_PROBE_DELAY
-from rsh.tls import fingerprint as der_fingerprint
+from rsh.net.tls import TLS_PROBE_DELAY
+from rsh.net.tls import fingerprint as der_fingerprint
 
 from .conftest import ROOT, ServerProcess, rsh_argv, rsh_env, start_server
 from .proxy import SlowStart
@@ -158,7 +158,7 @@ def test_tls_client_to_plain_server_says_so(server: ServerProcess) -> None:
 
 def test_replayed_auth_over_tls_is_refused(tls_server: ServerProcess) -> None:
     with RawPeer(tls_server.port, tls=True) as good:
-        captured = {"nonce": "cd" * 32, "mac": rsh.auth.client_mac(tls_server.token, good.hello.get("nonce"), "cd" * 32)}
+        captured = {"nonce": "cd" * 32, "mac": rsh.protocol.auth.client_mac(tls_server.token, good.hello.get("nonce"), "cd" * 32)}
         good.send("auth", captured)
         assert good.recv().type == "auth_ok"  # type: ignore[union-attr]
     with RawPeer(tls_server.port, tls=True) as replay:
@@ -173,7 +173,7 @@ class ImpostorTLS:
     """A TLS server with its own identity that records every byte a client sends after the handshake."""
 
     def __init__(self, tmp: Path) -> None:
-        from rsh.tls import load_or_create_identity, server_context
+        from rsh.net.tls import load_or_create_identity, server_context
 
         identity = tmp / "impostor.pem"
         load_or_create_identity(identity)
@@ -186,7 +186,7 @@ class ImpostorTLS:
         self.thread.start()
 
     def _serve(self) -> None:
-        from rsh.frames import encode_frame
+        from rsh.protocol.frames import encode_frame
 
         while True:
             try:
@@ -366,7 +366,7 @@ def test_cli_answer_no_refuses(tls_server: ServerProcess, tmp_path: Path) -> Non
 
 
 def test_exec_imports_no_cryptography(tmp_path: Path) -> None:
-    code = "import sys, rsh.cli, rsh.exec_cli, rsh.client, rsh.sync_client; print('cryptography' in sys.modules)"
+    code = "import sys, rsh.cli.main, rsh.cli.exec, rsh.client.aio, rsh.client.blocking; print('cryptography' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"False\n"
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsh.frames import Frame, encode_frame
-from rsh.trace import PREFIX, format_frame, make_tracer
+from rsh.protocol.frames import Frame, encode_frame
+from rsh.protocol.trace import PREFIX, format_frame, make_tracer
 
 from .conftest import rsh_argv, start_server
 

@@ -13,7 +13,7 @@ import pexpect
 import pytest
 
 import rsh
-from rsh.transfer_recv import partial_name
+from rsh.transfer.receive import partial_name
 
 from .conftest import ServerProcess, rsh_argv, rsh_env, wait_until
 from .proxy import Proxy

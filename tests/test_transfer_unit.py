@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from rsh import transfer_recv
+from rsh.transfer import receive as transfer_recv
 from rsh.errors import ProtocolError, RemoteError
-from rsh.frames import Frame, FrameDecoder, encode_frame
-from rsh.progress import ProgressBar, format_bar, format_bytes, format_duration, format_summary
-from rsh.transfer import CHUNK, Entry, Failure, TransferProgress, TransferResult, failure_from_oserror
-from rsh.transfer_recv import Receiver, partial_name
-from rsh.transfer_send import PathSource, Sender, StreamSource
+from rsh.protocol.frames import Frame, FrameDecoder, encode_frame
+from rsh.prompt.progress import ProgressBar, format_bar, format_bytes, format_duration, format_summary
+from rsh.transfer.rules import CHUNK, Entry, Failure, TransferProgress, TransferResult, failure_from_oserror
+from rsh.transfer.receive import Receiver, partial_name
+from rsh.transfer.send import PathSource, Sender, StreamSource
 
 
 def wire(type: str, fields: dict[str, Any] | None = None, payload: bytes = b"") -> Frame:

@@ -6,8 +6,8 @@ import asyncio
 import os
 import socket
 
-from rsh.frames import FrameDecoder
-from rsh.transport import FramedProtocol, _unsent
+from rsh.protocol.frames import FrameDecoder
+from rsh.net.framed import FramedProtocol, _unsent
 
 
 def test_unsent_skips_whole_parts_and_cuts_the_first_partial_one() -> None:

@@ -1,0 +1,2 @@
+"""The interactive prompt (``rsh HOST``), built on prompt_toolkit above the client library.
+"""

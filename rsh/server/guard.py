@@ -1,0 +1,606 @@
+"""What keeps an rsh server up and accountable: admission, limits, policy, audit.
+
+A remote shell runs code by design, so everything that is not the
+authenticated user is kept out, and a hostile or broken peer must not take
+the server down.  The guarantees follow OpenSSH (LoginGraceTime,
+MaxStartups, ForceCommand) and ncat (``--allow``, ``--deny``,
+``--max-conns``):
+
+- ``Gate`` is the first protocol of every accepted TCP connection.  It
+  checks the peer's address and the connection limits *before a byte is
+  read*, then hands the connection to the rsh protocol, plain or through a
+  TLS handshake.
+- ``Slot`` is one admitted connection's claim on the limits: its
+  authentication deadline, its place among the not-yet-authenticated, and
+  its audit record.
+- ``CommandPolicy`` is restricted mode (``--allow-command``,
+  ``--force-command``).
+- ``AuditLog`` writes one JSON line per connection and per command.
+
+``Guard`` holds all of it for one server; ``rsh.server`` calls into it at a
+handful of points (accepted, authenticated, command started and ended,
+closed) and knows nothing of the rules themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import json
+import os
+import re
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..protocol.frames import encode_frame
+from .limits import Limits
+from ..protocol.messages import ExecRequest
+
+__all__ = [
+    "Limits",
+    "AccessList",
+    "CommandPolicy",
+    "CommandRefused",
+    "AuditLog",
+    "Guard",
+    "Gate",
+    "Slot",
+]
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# How long a TLS connection may take to say goodbye (close_notify) after we
+# close it before it is cut off; asyncio's default of 30 s would let a peer
+# that never answers hold its slot that much longer.
+TLS_SHUTDOWN_TIMEOUT = 5.0
+
+# Refused connections are logged one by one only this often; in between
+# they are counted and summed up, so a flood cannot flood the log too.
+REFUSAL_LOG_INTERVAL = 10.0
+
+
+def peer_address(host: str) -> Address:
+    """The address of a peer as the access list sees it (IPv4-mapped IPv6 as IPv4)."""
+    addr = ipaddress.ip_address(host.split("%")[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+class AccessList:
+    """``--allow`` / ``--deny``: addresses and CIDR ranges, IPv4 and IPv6.
+
+    With any ``allow`` entry only matching peers get in; a ``deny`` match
+    keeps a peer out whatever ``allow`` says.
+
+    Raises:
+        ValueError: an entry is not an address or a CIDR range.
+    """
+
+    def __init__(self, allow: Sequence[str] = (), deny: Sequence[str] = ()) -> None:
+        self.allow = [self._network(a) for a in allow]
+        self.deny = [self._network(d) for d in deny]
+
+    @staticmethod
+    def _network(text: str) -> Network:
+        try:
+            net = ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IP address or CIDR range (like 192.0.2.0/24 or 2001:db8::/32)") from None
+        if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None and net.prefixlen >= 96:
+            # ::ffff:a.b.c.d/n means the IPv4 range; peers are compared as IPv4.
+            return ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+        return net
+
+    def permits(self, addr: Address) -> bool:
+        """True when *addr* may connect."""
+        if any(addr in net for net in self.deny):
+            return False
+        return not self.allow or any(addr in net for net in self.allow)
+
+    def __bool__(self) -> bool:
+        return bool(self.allow or self.deny)
+
+
+class CommandRefused(Exception):
+    """An ``exec`` the server will not run; ``code`` and ``message`` go into the ``error`` frame."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# What lets one command string do more than the command it starts with:
+# separators, pipes, redirections, substitutions, subshells, and the quotes
+# and escapes that could hide them.  A ``*`` or ``?`` in an --allow-command
+# pattern never matches these; only the pattern's own literal text can.
+SHELL_SPECIAL = ";&|<>()$`\\\"'\n\r"
+_ANY = "[^" + re.escape(SHELL_SPECIAL) + "]"
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Translate an fnmatch-style pattern whose wildcards stop at shell syntax.
+
+    ``*`` is any run of characters, ``?`` one character and ``[...]`` /
+    ``[!...]`` a class, as in ``fnmatch``, except that none of them matches
+    a character of ``SHELL_SPECIAL``.  The pattern must match the whole command.
+    """
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            out.append(_ANY + "*")
+        elif c == "?":
+            out.append(_ANY)
+        elif c == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                out.append(re.escape(c))  # no closing bracket: a literal "["
+                continue
+            body = pattern[i:j].replace("\\", "\\\\")
+            i = j + 1
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            elif body.startswith("^"):
+                body = "\\" + body
+            out.append(f"(?=[{body}]){_ANY}")
+        else:
+            out.append(re.escape(c))
+    return re.compile("".join(out), re.S)
+
+
+class CommandPolicy:
+    """Restricted mode: what a client may run.
+
+    Args:
+        allow: ``--allow-command`` patterns (see ``compile_pattern``); a
+            command must match one of them whole.
+        force: ``--force-command``: run this instead of whatever the client
+            asks, with the client's command in ``RSH_ORIGINAL_COMMAND``.
+
+    In restricted mode an ``exec`` may not set ``env`` or ``cwd`` (either
+    could change what an allowed command does: ``LD_PRELOAD``, a relative
+    path), and commands run in the server's home directory.
+    """
+
+    def __init__(self, allow: Sequence[str] = (), force: str | None = None) -> None:
+        if allow and force is not None:
+            raise ValueError("--allow-command and --force-command cannot be combined: the forced command is all that runs")
+        if force is not None and not force.strip():
+            raise ValueError("--force-command needs a command")
+        self.patterns = list(allow)
+        self._compiled = [compile_pattern(p) for p in allow]
+        self.force = force.encode("utf-8", "surrogateescape") if force is not None else None
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns) or self.force is not None
+
+    def decide(self, request: ExecRequest) -> tuple[ExecRequest, dict[bytes, bytes]]:
+        """Return what to run for *request* and any environment to add.
+
+        Raises:
+            CommandRefused: ``not_allowed``.
+        """
+        if request.env or request.cwd is not None:
+            which = "environment variables" if request.env else "a working directory"
+            raise CommandRefused("not_allowed", f"this server runs in restricted mode and does not accept {which} from clients")
+        if b"\0" in request.command:
+            raise CommandRefused("not_allowed", "command contains a NUL byte")
+        if self.force is not None:
+            return request._replace(command=self.force), {b"RSH_ORIGINAL_COMMAND": request.command}
+        text = request.command.decode("utf-8", "surrogateescape")
+        if not any(p.fullmatch(text) for p in self._compiled):
+            raise CommandRefused("not_allowed", "command not allowed: this server runs only the commands its operator listed")
+        return request, {}
+
+
+def _iso(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: A record waits at most this many seconds, or until this many others are
+#: waiting, before one ``write()`` appends them all (see ``AuditLog.write``).
+AUDIT_FLUSH_DELAY = 0.05
+AUDIT_FLUSH_COUNT = 64
+
+_encode_record = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class AuditLog:
+    """JSON lines, one record per connection and per command.
+
+    Every record has ``time`` (ISO 8601 UTC, when its subject began),
+    ``event`` and ``conn`` (the connection's number in this server's life),
+    and never any part of the token.  ``docs/protocol.md`` lists the fields.
+
+    Other record kinds go through ``ServerConnection.audit(event, **fields)``
+    (file transfers: ``event="put"``/``"get"`` with ``path``, ``size`` and
+    ``sha256``), which fills in time, connection, peer and user.
+
+    Raises:
+        OSError: the file cannot be opened for appending.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], log: Callable[[str], None] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._log = log
+        self._failed = False
+        self._pending: list[tuple[str, float, dict[str, Any]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def write(self, event: str, started: float, **fields: Any) -> None:
+        """Queue one record; it is appended within ``AUDIT_FLUSH_DELAY`` seconds.
+
+        A record is written once its command has ended, right after the
+        command's ``exit`` frame, when the client is about to send the next
+        command.  Formatting and appending it there cost more than a third
+        of the server's own time per short command, on the client's path;
+        batched, it costs a fraction of that, off the path.  ``flush`` (the
+        server calls it on closing) writes what is waiting; a server killed
+        with SIGKILL loses at most the last ``AUDIT_FLUSH_DELAY`` seconds.
+        """
+        self._pending.append((event, started, fields))
+        if len(self._pending) >= AUDIT_FLUSH_COUNT:
+            self.flush()
+        elif self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(AUDIT_FLUSH_DELAY, self.flush)
+            except RuntimeError:  # no event loop: nothing would come back to flush
+                self.flush()
+
+    def flush(self) -> None:
+        """Append every waiting record now; a failed write is reported once and never stops the server."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        if not pending or self._fd < 0:
+            return
+        # ensure_ascii: a command that is not valid UTF-8 still makes valid
+        # JSON (its stray bytes as \\udcXX escapes, as surrogateescape decodes them).
+        data = "".join([_encode_record({"time": _iso(started), "event": event, **fields}) + "\n" for event, started, fields in pending]).encode("ascii")
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+            self._failed = False
+        except OSError as exc:
+            if not self._failed and self._log is not None:
+                self._log(f"cannot write the audit log {self.path}: {exc.strerror or exc}")
+            self._failed = True
+
+    def close(self) -> None:
+        """Write what is waiting and close the file."""
+        self.flush()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class Guard:
+    """One server's admission rules, limits, policy, audit log and counters.
+
+    Args:
+        limits: see ``Limits``.
+        access: ``--allow`` / ``--deny``.
+        policy: restricted mode.
+        audit: where records go (None: nowhere).
+        ssl_context: TLS for every connection (None: plain TCP).
+        log: one-line notices.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        access: AccessList | None = None,
+        policy: CommandPolicy | None = None,
+        audit: AuditLog | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.access = access or AccessList()
+        self.policy = policy or CommandPolicy()
+        self.audit = audit
+        self.ssl_context = ssl_context
+        self.log: Callable[[str], None] = log or (lambda message: None)
+        #: Open connections, those of them not yet authenticated, running commands.
+        self.open = 0
+        self.unauthenticated = 0
+        self.running = 0
+        self._next_id = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refused: Counter[str] = Counter()
+        self._refusal_timer: asyncio.TimerHandle | None = None
+
+    # -- connections ----------------------------------------------------------
+
+    def admission(self, addr: Address | None) -> tuple[str, str] | None:
+        """Why a new connection from *addr* is refused (code, message), or None to admit it."""
+        if addr is None or not self.access.permits(addr):
+            return "denied", f"connections from {addr if addr is not None else 'this address'} are not allowed here"
+        if self.open >= self.limits.max_conns:
+            return "too_many_connections", f"server busy: {self.open} connections open, the limit is {self.limits.max_conns}; try again later"
+        if self.unauthenticated >= self.limits.max_unauthenticated:
+            return (
+                "too_many_connections",
+                f"server busy: {self.unauthenticated} connections are authenticating, the limit is "
+                f"{self.limits.max_unauthenticated}; try again later",
+            )
+        return None
+
+    def next_id(self) -> int:
+        """A number for a new connection, unique for this server's life."""
+        self._next_id += 1
+        return self._next_id
+
+    def refused(self, peer: tuple[str, int], code: str) -> None:
+        """Count and log a refused connection, and audit it."""
+        if self.audit is not None:
+            self.audit.write("connection", time.time(), conn=self.next_id(), peer=f"{peer[0]}:{peer[1]}", end=code, duration=0.0)
+        if self._refusal_timer is None:
+            self.log(f"{peer[0]}:{peer[1]}: connection refused ({code.replace('_', ' ')})")
+            self._refusal_timer = asyncio.get_running_loop().call_later(REFUSAL_LOG_INTERVAL, self._log_refusals)
+        else:
+            self._refused[code] += 1
+
+    def _log_refusals(self) -> None:
+        self._refusal_timer = None
+        if self._refused:
+            what = ", ".join(f"{n} {code.replace('_', ' ')}" for code, n in self._refused.items())
+            self.log(f"refused {sum(self._refused.values())} more connections in {REFUSAL_LOG_INTERVAL:g} s ({what})")
+            self._refused.clear()
+            self._refusal_timer = asyncio.get_running_loop().call_later(REFUSAL_LOG_INTERVAL, self._log_refusals)
+
+    def spawn(self, coro: Any) -> None:
+        """Run *coro* as a task the guard keeps (and cancels on ``close``)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        """Cancel handshakes in flight and stop logging refusals."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._refusal_timer is not None:
+            self._refusal_timer.cancel()
+            self._refusal_timer = None
+
+    # -- commands ---------------------------------------------------------------
+
+    def vet_command(self, request: ExecRequest) -> tuple[ExecRequest, dict[bytes, bytes]]:
+        """Return what to run for *request* and environment to add.
+
+        Raises:
+            CommandRefused: ``busy`` (too many running) or ``not_allowed``.
+        """
+        if self.running >= self.limits.max_commands:
+            raise CommandRefused("busy", f"server busy: {self.running} commands running, the limit is {self.limits.max_commands}; try again later")
+        if self.policy:
+            return self.policy.decide(request)
+        return request, {}
+
+
+class Slot:
+    """One admitted connection's claim on the limits, its deadline and audit record.
+
+    Created by ``Gate`` when the connection is accepted; the rsh protocol
+    object then reports to it: ``authenticated``, ``auth_failed``, ``release``.
+    """
+
+    def __init__(self, guard: Guard, peer: tuple[str, int], on_deadline: Callable[[], None]) -> None:
+        self.guard = guard
+        self.id = guard.next_id()
+        self.peer = peer
+        self.tls = guard.ssl_context is not None
+        self.started = time.time()
+        self._t0 = time.monotonic()
+        #: Who commands run as once authenticated (None until then).
+        self.user: str | None = None
+        #: Why the connection ended; the audit record's ``end``.
+        self.end = "closed"
+        self.commands = 0
+        #: Called when the authentication deadline passes; the protocol
+        #: object replaces it with one that says why before closing.
+        self.on_deadline = on_deadline
+        self._pending = True  # counted among the not yet authenticated
+        self._held = False  # ... and stays so after a failed auth, for the delay
+        self._released = False
+        guard.open += 1
+        guard.unauthenticated += 1
+        self._deadline: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            guard.limits.auth_timeout, self._expired
+        )
+
+    @property
+    def peer_text(self) -> str:
+        """``HOST:PORT`` of the peer."""
+        host = f"[{self.peer[0]}]" if ":" in self.peer[0] else self.peer[0]
+        return f"{host}:{self.peer[1]}"
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self._pending and not self._released:
+            self.end = "auth_timeout"
+            self.on_deadline()
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _leave_pending(self) -> None:
+        if self._pending:
+            self._pending = False
+            self.guard.unauthenticated -= 1
+
+    def authenticated(self, user: str) -> None:
+        """The peer proved it holds the token (or the server needs none)."""
+        self.user = user
+        self._cancel_deadline()
+        self._leave_pending()
+
+    def auth_failed(self) -> None:
+        """A wrong ``auth``: keep this place taken for the failure delay, whatever the peer does."""
+        self.end = "auth_failed"
+        self._cancel_deadline()
+        self._held = True
+
+        def unhold() -> None:
+            self._held = False
+            if self._released:
+                self._leave_pending()
+
+        asyncio.get_running_loop().call_later(self.guard.limits.auth_fail_delay, unhold)
+
+    def release(self, bytes_in: int = 0, bytes_out: int = 0) -> None:
+        """The connection is gone: give its place back and write its audit record (once)."""
+        if self._released:
+            return
+        self._released = True
+        self._cancel_deadline()
+        self.guard.open -= 1
+        if not self._held:
+            self._leave_pending()
+        if self.guard.audit is not None:
+            self.guard.audit.write(
+                "connection",
+                self.started,
+                conn=self.id,
+                peer=self.peer_text,
+                tls=self.tls,
+                user=self.user,
+                authenticated=self.user is not None,
+                end=self.end,
+                commands=self.commands,
+                bytes_in=bytes_in,
+                bytes_out=bytes_out,
+                duration=round(time.monotonic() - self._t0, 6),
+            )
+
+
+class _Handover(asyncio.Protocol):
+    """Holds what arrives between the end of a TLS handshake and the hand-over.
+
+    ``loop.start_tls`` resolves before our coroutine resumes, and a peer may
+    send data right behind its last handshake message; this keeps it until
+    the rsh protocol takes the transport.
+    """
+
+    def __init__(self) -> None:
+        self.early: list[bytes] = []
+        self.eof = False
+        self.lost = False
+
+    def data_received(self, data: bytes) -> None:
+        self.early.append(data)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+
+
+class Gate(asyncio.Protocol):
+    """The first protocol of every accepted connection.
+
+    Admits or refuses it before reading a byte (a refused peer gets
+    ``access_denied`` or ``too_many_connections`` on plain TCP, nothing
+    under TLS, and is closed unread),
+    then gives the transport, directly or after a TLS handshake, to the
+    protocol object that ``make_connection(slot)`` returns.
+    """
+
+    def __init__(self, guard: Guard, make_connection: Callable[[Slot], asyncio.BufferedProtocol]) -> None:
+        self.guard = guard
+        self.make_connection = make_connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        raw: asyncio.Transport = transport  # type: ignore[assignment]
+        guard = self.guard
+        peer = raw.get_extra_info("peername") or ("?", 0)
+        peer = (str(peer[0]), int(peer[1]))
+        try:
+            addr: Address | None = peer_address(peer[0])
+        except ValueError:
+            addr = None
+        refusal = guard.admission(addr)
+        if refusal is not None:
+            code, message = refusal
+            guard.refused(peer, code)
+            if guard.ssl_context is None:
+                # Nothing is read; one frame says why instead of hello, so the
+                # client can tell the person rather than guess.
+                # (The audit log's `end` stays `denied`, as documented.)
+                wire_code = "access_denied" if code == "denied" else code
+                raw.write(encode_frame("error", {"code": wire_code, "message": message}))
+            raw.close()
+            return
+        slot = Slot(guard, peer, raw.abort)
+        conn = self.make_connection(slot)
+        if guard.ssl_context is None:
+            # The transport has not started reading yet (it does right after
+            # this callback), so the new protocol sees every byte.
+            raw.set_protocol(conn)
+            conn.connection_made(raw)
+        else:
+            guard.spawn(self._start_tls(raw, conn, guard.ssl_context))
+
+    async def _start_tls(self, raw: asyncio.Transport, conn: asyncio.BufferedProtocol, ctx: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        holder = _Handover()
+        tls: asyncio.Transport | None = None
+        try:
+            tls = await loop.start_tls(
+                raw,
+                holder,
+                ctx,
+                server_side=True,
+                # The slot's deadline cuts a stalled handshake off first.
+                ssl_handshake_timeout=self.guard.limits.auth_timeout + 5,
+                ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
+            )
+        except Exception:
+            tls = None  # garbage, an old TLS version, a reset: nothing to tell
+        finally:
+            if tls is None or holder.lost or tls.is_closing():
+                raw.abort()
+                conn.connection_lost(None)
+        if tls is None or holder.lost or tls.is_closing():
+            return
+        tls.set_protocol(conn)
+        conn.connection_made(tls)
+        for chunk in holder.early:
+            _feed(conn, chunk)
+        if holder.eof and not conn.eof_received():
+            tls.close()  # what asyncio does when eof_received() says so
+
+
+def _feed(proto: asyncio.BufferedProtocol, data: bytes) -> None:
+    """Deliver *data* to a buffered protocol as if it had just been read."""
+    view = memoryview(data)
+    while view:
+        buf = memoryview(proto.get_buffer(len(view)))
+        n = min(len(buf), len(view))
+        buf[:n] = view[:n]
+        proto.buffer_updated(n)
+        view = view[n:]
