@@ -186,7 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
     server = Server(args.host, args.port, token, encoding=args.encoding, guard=guard)
     # Like any daemon, leave the directory we were started in (it may be
     # unmounted later); commands start in the home directory anyway, and
-    # spawning there from there is the fast path (see rsh.process).
+    # spawning there from there is the fast path (see rsh.server.process).
     try:
         os.chdir(server.config.home)
     except OSError:

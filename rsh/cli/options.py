@@ -1,4 +1,4 @@
-"""The security options of the command line, for ``rsh.cli``.
+"""The security options of the command line, for ``rsh.cli.main``.
 
 Server (``rsh serve``): TLS and when it is required, ``--allow``/``--deny``,
 the limits, the audit log and restricted mode, turned into a ``Guard``.

@@ -2,7 +2,7 @@
 
 Exit statuses: 0 when everything arrived, 1 when anything did not (each
 failure printed as ``rsh: PATH: cause``), 255 when rsh itself failed
-(connection, authentication, protocol; raised to ``rsh.cli``), 2 for a
+(connection, authentication, protocol; raised to ``rsh.cli.main``), 2 for a
 wrong command line, and 141, quietly, when the reader of ``get ... -``
 closed its end early (as for ``rsh exec``).  On a terminal, stderr shows a progress bar for
 transfers that take more than a moment and a one-line summary at the end;

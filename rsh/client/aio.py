@@ -9,9 +9,9 @@ for ``(stream, bytes)`` pairs, write its stdin, signal it, then ``wait()``.
 
 Beyond loopback (or with ``tls=True``) the connection is TLS 1.3, and the
 server's certificate must match its pin (``fingerprint=`` or known_hosts,
-see ``rsh.known_hosts``) before a byte of the protocol is sent.
-The blocking twin, ``rsh.connect()``, is in ``rsh.sync_client``; both drive
-the same sans-I/O ``rsh.session``.
+see ``rsh.client.known_hosts``) before a byte of the protocol is sent.
+The blocking twin, ``rsh.connect()``, is in ``rsh.client.blocking``; both drive
+the same sans-I/O ``rsh.protocol.session``.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ class AsyncClient:
             known_hosts: the file of pins (default: the config directory's).
             accept_new: pin a server seen for the first time without asking.
             confirm: asks a person about a server seen for the first time
-                (``rsh.known_hosts.ConfirmCallback``); without it and without
+                (``rsh.client.known_hosts.ConfirmCallback``); without it and without
                 *accept_new* such a server is refused.
 
         Raises:

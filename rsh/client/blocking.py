@@ -5,7 +5,7 @@
         print(r.exit_code, r.stdout_text)
 
 It speaks to the socket directly (no event loop), driving the same sans-I/O
-``rsh.session`` as the asyncio client: a command then costs one send and the
+``rsh.protocol.session`` as the asyncio client: a command then costs one send and the
 reads its answer needs, which is what keeps a loop of short commands close to
 running them locally (bench/latency.py).
 
@@ -211,7 +211,7 @@ class Client:
             without one if neither has it (a ``--no-auth`` server).
         timeout: seconds allowed for connecting and authenticating.
         max_payload: the largest frame payload accepted from the server.
-        trace: called with every frame sent and received (see ``rsh.trace``).
+        trace: called with every frame sent and received (see ``rsh.protocol.trace``).
         tls, fingerprint, known_hosts, accept_new, confirm: TLS and the
             server's pin, as for ``AsyncClient.connect``.
 

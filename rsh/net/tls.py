@@ -3,7 +3,7 @@
 A server's identity is one PEM file holding an Ed25519 private key and a
 self-signed certificate for it, created on first start in the config
 directory (mode 0600).  Nobody vouches for it, so clients do what ssh does
-with host keys: they pin its fingerprint on first use (``rsh.known_hosts``).
+with host keys: they pin its fingerprint on first use (``rsh.client.known_hosts``).
 
 The fingerprint is ``SHA256:`` and the unpadded base64 of the SHA-256 of the
 certificate's DER bytes, the form ssh prints, so anyone can recompute it

@@ -1,9 +1,9 @@
 """The interactive prompt: read a line, run it remotely, show its output live.
 
 ``Repl.run()`` is the loop.  Each line is either one of the prompt's own
-``:commands`` (rsh.commands) or a shell command, which runs in the
+``:commands`` (rsh.prompt.commands) or a shell command, which runs in the
 connection's shell session so that ``cd`` and ``export`` persist.  Output
-is decoded per stream (rsh.decoding) and written as it arrives, stderr in
+is decoded per stream (rsh.prompt.decoding) and written as it arrives, stderr in
 red on a colour terminal.  Ctrl-C while a command runs interrupts it on the
 remote host; at the prompt it clears the line.  A dropped connection is
 reported in one line with an offer to reconnect.

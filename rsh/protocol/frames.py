@@ -52,7 +52,7 @@ MESSAGE_TYPES = frozenset(
         "error",
         "complete",
         "completions",
-        # File transfer (docs/protocol.md, "Transfers"; rsh.transfer).
+        # File transfer (docs/protocol.md, "Transfers"; rsh.transfer.rules).
         "put",
         "get",
         "file",

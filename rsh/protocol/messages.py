@@ -127,7 +127,7 @@ class ExitStatus(NamedTuple):
     stdout_bytes: int
     stderr_bytes: int
     encoding: str
-    #: A session command's working directory afterwards (see rsh.shell_session).
+    #: A session command's working directory afterwards (see rsh.server.shell_state).
     cwd: str | None = None
     #: After a session command: what export/unset changed since the session
     #: began, NAME -> value or None when unset (see ShellSession.exports).

@@ -1,6 +1,6 @@
 """Show frames as they cross the wire: the formatter behind ``--trace``.
 
-``make_tracer(sys.stderr)`` returns a ``TraceHook`` (see ``rsh.transport``)
+``make_tracer(sys.stderr)`` returns a ``TraceHook`` (see ``rsh.net.framed``)
 that prints one line per frame::
 
     rsh trace send @0    prefix 00 00 00 1d  header {"type":"exec","size":8}  payload 8 B  65 63 68 6f 20 68 69 0a  |echo hi.|

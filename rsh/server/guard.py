@@ -17,7 +17,7 @@ MaxStartups, ForceCommand) and ncat (``--allow``, ``--deny``,
   ``--force-command``).
 - ``AuditLog`` writes one JSON line per connection and per command.
 
-``Guard`` holds all of it for one server; ``rsh.server`` calls into it at a
+``Guard`` holds all of it for one server; ``rsh.server.connection`` calls into it at a
 handful of points (accepted, authenticated, command started and ended,
 closed) and knows nothing of the rules themselves.
 """

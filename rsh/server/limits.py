@@ -1,6 +1,6 @@
 """The numbers an rsh server enforces (``rsh serve --max-conns`` and the rest).
 
-Apart from ``rsh.guard``, which enforces them, so that building the command
+Apart from ``rsh.server.guard``, which enforces them, so that building the command
 line's help (for any subcommand, ``rsh exec`` included) loads no asyncio.
 """
 
@@ -14,7 +14,7 @@ class Limits:
 
     The defaults are meant to be invisible to honest use on a small machine
     and to bound what a flood can hold.  (A plain class rather than a
-    dataclass, as ``rsh.frames.Frame`` is: every ``rsh exec`` builds the
+    dataclass, as ``rsh.protocol.frames.Frame`` is: every ``rsh exec`` builds the
     command line, and with it these defaults.)
 
     Raises:

@@ -322,7 +322,7 @@ class RunningCommand:
             main process is reaped, even after ``abort`` (``reaped``
             resolves then too).
         session: run in this shell session and update it from what the
-            shell reports at the end (see rsh.shell_session).
+            shell reports at the end (see rsh.server.shell_state).
 
     Raises:
         OSError: the command could not be started (bad cwd, no shell).

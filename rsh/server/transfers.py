@@ -3,7 +3,7 @@
 ``ServerConnection`` hands every frame of a transfer to the handler made
 for it (``PutHandler`` while the client sends, ``GetHandler`` while it
 receives) and asks ``finished`` after each; the handlers send their own
-frames.  The file work is in ``rsh.transfer_recv`` and ``rsh.transfer_send``;
+frames.  The file work is in ``rsh.transfer.receive`` and ``rsh.transfer.send``;
 what is here is only the asyncio side of it: back-pressure (stop producing
 data while the transport's buffer is full, go on at ``write_resumed``), a
 fair share of the loop for other connections, and resume hashing (which may
@@ -51,7 +51,7 @@ def server_path(home: str, cwd: str | None, path: str) -> tuple[str, str]:
 
 
 class _TransferAudit:
-    """One audit record per file moved: its path, size and checksum (see rsh.guard.AuditLog)."""
+    """One audit record per file moved: its path, size and checksum (see rsh.server.guard.AuditLog)."""
 
     def __init__(self, conn: ServerConnection, event: str, target: str) -> None:
         self.conn, self.event, self.target = conn, event, target

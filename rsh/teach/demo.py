@@ -2,7 +2,7 @@
 
 Each demo runs on 127.0.0.1 inside this one process, over real sockets on
 free ports: first a naive sender and receiver show the fault, then the same
-messages go through rsh's own codec (``rsh.frames``) and arrive whole.
+messages go through rsh's own codec (``rsh.protocol.frames``) and arrive whole.
 
 The faults are made to happen on every run, not only when timing is
 unlucky.  The TCP sockets set ``TCP_NODELAY`` (so each ``send()`` leaves at
@@ -548,7 +548,7 @@ def demo_coalesce(out: Narrator) -> DemoResult:
         f"发送了 {len(messages)} 条消息，只收到 {len(naive)} 条：{data!r}",
     )
 
-    out.section("With rsh framing: each message as a frame (rsh.frames)", "使用 rsh 分帧：每条消息编码成一个帧（rsh.frames）")
+    out.section("With rsh framing: each message as a frame (rsh.protocol.frames)", "使用 rsh 分帧：每条消息编码成一个帧（rsh.protocol.frames）")
     with tcp_link() as (receiver, sender):
         for i, m in enumerate(messages, 1):
             wire = encode_frame("stdout", None, m)

@@ -5,7 +5,7 @@ sender sends (``on_frame``) and sends the replies it returns.  What it
 promises, whatever the sender does:
 
 - **Nothing outside the destination.**  Entry paths are plain relative
-  names (checked in ``rsh.transfer``), and every directory on the way to an
+  names (checked in ``rsh.transfer.rules``), and every directory on the way to an
   entry is opened with ``O_NOFOLLOW`` relative to its parent's descriptor:
   a symlink in the tree (sent earlier, or planted meanwhile) is never
   walked through.

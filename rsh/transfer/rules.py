@@ -19,7 +19,7 @@ the server receives, for ``get`` the other way round.  This module holds
 what both roles agree on and nothing that touches a file or a socket:
 message validation, the rules a relative path must obey, how an ``OSError``
 becomes a failure code, and the result types the API returns.
-``rsh.transfer_send`` and ``rsh.transfer_recv`` do the file work;
+``rsh.transfer.send`` and ``rsh.transfer.receive`` do the file work;
 docs/protocol.md is the authority on the frames.
 """
 
