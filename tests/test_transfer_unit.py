@@ -23,8 +23,10 @@ from rsh.transfer.receive import Receiver, partial_name
 from rsh.transfer.send import PathSource, Sender, StreamSource
 
 
-def wire(type: str, fields: dict[str, Any] | None = None, payload: bytes = b"") -> Frame:
-    """The frame as the peer would decode it."""
+def wire(type: str | Frame, fields: dict[str, Any] | None = None, payload: bytes = b"") -> Frame:
+    """The frame as the peer would decode it (*type* may be a whole frame to send)."""
+    if isinstance(type, Frame):
+        type, fields, payload = type.type, type.fields, type.payload
     (frame,) = FrameDecoder().feed(encode_frame(type, fields, payload))
     return frame
 
@@ -41,11 +43,11 @@ def run_pair(sender: Sender, receiver: Receiver) -> tuple[TransferResult, Transf
             sender.hash_done(sender.hash_job()())
         out = sender.next_frame()
         assert out is not None, "the sender waits for a reply that never comes"
-        for reply in receiver.on_frame(wire(*out)):
-            replies.append(wire(*reply))
+        for reply in receiver.on_frame(wire(out)):
+            replies.append(wire(reply))
         if receiver.pending_hash:
             for reply in receiver.hash_done(receiver.hash_job()()):
-                replies.append(wire(*reply))
+                replies.append(wire(reply))
     sender.close()
     return sender.result(), receiver.result()
 
@@ -201,13 +203,13 @@ def test_a_symlink_sent_first_is_never_a_way_out(tmp_path: Path) -> None:
     outside.mkdir()
     (tmp_path / "dst").mkdir()
     r = Receiver(str(tmp_path), "dst")
-    assert r.on_frame(wire("dir", {"path": "", "mode": 0o755, "mtime_ns": 0, "name": "t"}))[0][0] == "ok"
-    assert r.on_frame(wire("symlink", {"path": "d", "target": str(outside), "mtime_ns": 0}))[0][0] == "ok"
+    assert r.on_frame(wire("dir", {"path": "", "mode": 0o755, "mtime_ns": 0, "name": "t"}))[0].type == "ok"
+    assert r.on_frame(wire("symlink", {"path": "d", "target": str(outside), "mtime_ns": 0}))[0].type == "ok"
     (reply,) = r.on_frame(wire("file", {"path": "d/x", "mode": 0o644, "mtime_ns": 0, "length": 1}))
-    assert reply[0] == "error" and reply[1] is not None
-    assert reply[1]["message"] == "dst/t/d is a symbolic link (not followed)"
+    assert reply.type == "error" and reply.fields is not None
+    assert reply.fields["message"] == "dst/t/d is a symbolic link (not followed)"
     (reply,) = r.on_frame(wire("dir", {"path": "d/sub", "mode": 0o755, "mtime_ns": 0}))
-    assert reply[0] == "error"
+    assert reply.type == "error"
     r.on_frame(wire("end"))
     assert os.listdir(outside) == []
     assert os.readlink(tmp_path / "dst" / "t" / "d") == str(outside)
@@ -252,7 +254,7 @@ REFUSAL = {"code": "not_allowed", "message": "file transfer is not allowed on th
 def sent_until_waiting(s: Sender) -> list[str]:
     types = []
     while (out := s.next_frame()) is not None:
-        types.append(out[0])
+        types.append(out.type)
     return types
 
 
@@ -299,7 +301,7 @@ def test_resume_must_be_zero_or_the_offer(tmp_path: Path) -> None:
     r = Receiver(str(tmp_path), "x", resume=True)
     assert r.on_frame(wire("file", {"path": "", "mode": 0o644, "mtime_ns": 0, "length": 6})) == []
     (ready,) = r.hash_done(r.hash_job()())
-    assert ready[0] == "ready" and ready[1] is not None and ready[1]["offset"] == 3
+    assert ready.type == "ready" and ready.fields is not None and ready.fields["offset"] == 3
     with pytest.raises(ProtocolError):
         r.on_frame(wire("resume", {"offset": 2}))
     r.abort()
@@ -314,7 +316,7 @@ def file_end(data: bytes) -> dict[str, Any]:
 
 def begin(r: Receiver, length: int) -> None:
     (reply,) = r.on_frame(wire("file", {"path": "", "mode": 0o640, "mtime_ns": 1_000_000_000_000_000_000, "length": length}))
-    assert reply[0] == "ready"
+    assert reply.type == "ready"
 
 
 def test_checksum_mismatch_keeps_the_old_file_and_leaves_nothing(tmp_path: Path) -> None:
@@ -323,8 +325,8 @@ def test_checksum_mismatch_keeps_the_old_file_and_leaves_nothing(tmp_path: Path)
     begin(r, 5)
     r.on_frame(wire("data", None, b"hello"))
     (reply,) = r.on_frame(wire("file_end", file_end(b"hellO")))
-    assert reply[0] == "error" and reply[1] is not None and reply[1]["code"] == "checksum_mismatch"
-    assert reply[1]["message"].startswith("checksum mismatch")
+    assert reply.type == "error" and reply.fields is not None and reply.fields["code"] == "checksum_mismatch"
+    assert reply.fields["message"].startswith("checksum mismatch")
     r.on_frame(wire("end"))
     assert os.listdir(tmp_path) == ["target"] and (tmp_path / "target").read_text() == "old"
 
@@ -347,7 +349,7 @@ def test_the_file_appears_only_when_verified(tmp_path: Path, tmpfile_mode: bool)
     assert (tmp_path / "target").read_text() == "old"
     assert names == ["target"] if tmpfile_mode else (len(names) == 2 and all(n == "target" or n.startswith(".target.rsh-") for n in names))
     r.on_frame(wire("data", None, b"lo"))
-    assert r.on_frame(wire("file_end", file_end(b"hello")))[0][0] == "ok"
+    assert r.on_frame(wire("file_end", file_end(b"hello")))[0].type == "ok"
     assert os.listdir(tmp_path) == ["target"] and (tmp_path / "target").read_text() == "hello"
     st = (tmp_path / "target").stat()
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_mtime_ns == 1_000_000_000_000_000_000
@@ -363,7 +365,7 @@ def test_every_failure_path_removes_the_temporary_file(tmp_path: Path, tmpfile_m
         r.abort()
     elif how == "sender_failed":
         (reply,) = r.on_frame(wire("file_end", {"failed": "io_error", "path": "src", "message": "Input/output error"}))
-        assert reply[1] is not None and reply[1]["code"] == "aborted"
+        assert reply.fields is not None and reply.fields["code"] == "aborted"
         assert [f.line("h") for f in r.failures] == ["h:src: Input/output error"]
     else:
         r.on_frame(wire("file_end", file_end(b"hello")))
@@ -424,7 +426,7 @@ def test_resume_keeps_the_partial_when_interrupted_only(tmp_path: Path) -> None:
     r.on_frame(wire("resume", {"offset": 5}))
     r.on_frame(wire("data", None, b"67890"))
     (reply,) = r.on_frame(wire("file_end", file_end(b"1234567899")))
-    assert reply[1] is not None and reply[1]["code"] == "checksum_mismatch"
+    assert reply.fields is not None and reply.fields["code"] == "checksum_mismatch"
     assert os.listdir(tmp_path) == []
 
 

@@ -507,7 +507,7 @@ class AsyncClient:
                 if out is None:
                     sender.on_reply(await proto.next_frame())
                     continue
-                proto.send(*out)
+                proto.send(out.type, out.fields, out.payload)
                 # Back-pressure: read no more of the file than the socket takes.
                 await proto.drain()
         except ConnectionLost as exc:
@@ -521,7 +521,7 @@ class AsyncClient:
             # our `end` and is ready for the next request.
             out = sender.next_frame()
             if out is not None:
-                proto.send(*out)
+                proto.send(out.type, out.fields, out.payload)
             raise
         except BaseException:
             proto.close()  # interrupted or out of step: the stream cannot be reused
@@ -538,10 +538,10 @@ class AsyncClient:
         try:
             while not receiver.finished:
                 for out in receiver.on_frame(await proto.next_frame()):
-                    proto.send(*out)
+                    proto.send(out.type, out.fields, out.payload)
                 if receiver.pending_hash:
                     for out in receiver.hash_done(await loop.run_in_executor(None, receiver.hash_job())):
-                        proto.send(*out)
+                        proto.send(out.type, out.fields, out.payload)
         except ConnectionLost as exc:
             where = receiver.where
             receiver.abort(interrupted=True)

@@ -578,7 +578,7 @@ class Client:
                 out = sender.next_frame()
                 if out is None:
                     return
-                conn.send(*out)
+                conn.send(out.type, out.fields, out.payload)
                 yield None
 
         try:
@@ -595,7 +595,7 @@ class Client:
             # our `end` and is ready for the next request.
             out = sender.next_frame()
             if out is not None:
-                conn.send(*out)
+                conn.send(out.type, out.fields, out.payload)
             conn.flush()
             raise
         except BaseException:
@@ -614,10 +614,10 @@ class Client:
         try:
             while not receiver.finished:
                 for out in receiver.on_frame(conn.next_frame()):
-                    conn.send(*out)
+                    conn.send(out.type, out.fields, out.payload)
                 if receiver.pending_hash:
                     for out in receiver.hash_done(receiver.hash_job()()):
-                        conn.send(*out)
+                        conn.send(out.type, out.fields, out.payload)
             conn.flush()  # the final `done`
         except ConnectionLost as exc:
             where = receiver.where

@@ -21,7 +21,7 @@ import time
 from typing import Any, TYPE_CHECKING
 
 from ..protocol.frames import Frame
-from ..transfer.rules import GetRequest, Out, PutRequest
+from ..transfer.rules import GetRequest, PutRequest
 from ..transfer.receive import Receiver
 from ..transfer.send import PathSource, PrefixHash, Sender
 
@@ -98,10 +98,10 @@ class PutHandler:
         outcome = None if future.cancelled() or future.exception() else future.result()
         self._send(self.receiver.hash_done(outcome))
 
-    def _send(self, frames: list[Out]) -> None:
+    def _send(self, frames: list[Frame]) -> None:
         conn = self.conn
         for out in frames:
-            conn.send(*out)
+            conn.send(out.type, out.fields, out.payload)
         # (Never after `done`: the connection must be READY and reading.)
         if conn.writing_paused and not self._paused and not self.receiver.finished and conn.transport is not None:
             # A client that sends entries but never reads our replies: stop
@@ -167,8 +167,8 @@ class GetHandler:
             out = sender.next_frame()
             if out is None:
                 return
-            conn.send(*out)
-            self._audit.observe(out[0], out[1])
+            conn.send(out.type, out.fields, out.payload)
+            self._audit.observe(out.type, out.fields)
         if not self._scheduled:
             # More to send: yield to other connections, then go on.
             self._scheduled = True

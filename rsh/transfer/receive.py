@@ -41,7 +41,6 @@ from .rules import (
     Entry,
     Failure,
     FileEnd,
-    Out,
     Ready,
     TransferProgress,
     TransferCounts,
@@ -356,7 +355,7 @@ class Receiver(TransferCounts):
 
     # -- frames in -----------------------------------------------------------
 
-    def on_frame(self, frame: Frame) -> list[Out]:
+    def on_frame(self, frame: Frame) -> list[Frame]:
         """Take one frame from the sender; return the replies to send.
 
         Raises:
@@ -385,7 +384,7 @@ class Receiver(TransferCounts):
             return self._finish()
         raise ProtocolError(f"unexpected {frame.type!r} frame in a transfer", code="unexpected_frame")
 
-    def _on_file_frame(self, inc: _Sink, frame: Frame) -> list[Out]:
+    def _on_file_frame(self, inc: _Sink, frame: Frame) -> list[Frame]:
         """The frames of a file after its ``ready``: resume, data, file_end."""
         if frame.type == "resume" and inc.offer_pending:
             inc.offer_pending = False
@@ -406,7 +405,7 @@ class Receiver(TransferCounts):
             return self._file_end(inc, FileEnd.from_frame(frame))
         raise ProtocolError(f"unexpected {frame.type!r} frame while a file's data arrives", code="unexpected_frame")
 
-    def _guard(self, inc: _Sink, action: Callable[[], None]) -> list[Out]:
+    def _guard(self, inc: _Sink, action: Callable[[], None]) -> list[Frame]:
         """Run *action* on the incoming file; a failure ends it now and is reported at once."""
         try:
             action()
@@ -416,14 +415,14 @@ class Receiver(TransferCounts):
             return [self._fail(failure_from_oserror(inc.display, exc))]
         return []
 
-    def _file_end(self, inc: _Sink, end: FileEnd) -> list[Out]:
+    def _file_end(self, inc: _Sink, end: FileEnd) -> list[Frame]:
         self._incoming = None
         if end.failure is not None:
             inc.discard()
             if inc.failed:
                 return []  # the sender only stopped because we had failed
             self.failures.append(end.failure)
-            return [("error", Failure(inc.display, "aborted", "not written: the sender failed").to_fields(), b"")]
+            return [Frame("error", Failure(inc.display, "aborted", "not written: the sender failed").to_fields())]
         if inc.failed:
             return []
         digest = inc.hash.hexdigest()
@@ -440,11 +439,11 @@ class Receiver(TransferCounts):
         self._bytes += inc.pos
         self._resumed += inc.resumed
         self._last_sha = digest
-        return [("ok", None, b"")]
+        return [Frame("ok")]
 
-    def _fail(self, failure: Failure) -> Out:
+    def _fail(self, failure: Failure) -> Frame:
         self.failures.append(failure)
-        return ("error", failure.to_fields(), b"")
+        return Frame("error", failure.to_fields())
 
     def _report(self, inc: _Sink) -> None:
         if self._progress is not None:
@@ -452,7 +451,7 @@ class Receiver(TransferCounts):
 
     # -- entries -------------------------------------------------------------
 
-    def _on_entry(self, entry: Entry) -> list[Out]:
+    def _on_entry(self, entry: Entry) -> list[Frame]:
         parts = entry.parts
         if any(parts[:i] in self._failed_dirs for i in range(len(parts))):
             return [self._fail(Failure(self._display(parts), "skipped", "not copied: a directory above it failed"))]
@@ -469,7 +468,7 @@ class Receiver(TransferCounts):
             else:
                 self._make_symlink(entry)
                 self._symlinks += 1
-            return [("ok", None, b"")]
+            return [Frame("ok")]
         except _Refused as exc:
             failure = exc.failure
         except OSError as exc:
@@ -537,7 +536,7 @@ class Receiver(TransferCounts):
             chain.append((names[i], fd))
         return fd
 
-    def _begin_file(self, entry: Entry) -> list[Out]:
+    def _begin_file(self, entry: Entry) -> list[Frame]:
         parent_fd, name = self._locate(entry.parts)
         display = self._display(entry.parts)
         try:
@@ -551,15 +550,15 @@ class Receiver(TransferCounts):
             self.pending_hash = True
             return []
         self._report(inc)
-        return [("ready", Ready(0).to_fields(), b"")]
+        return [Frame("ready", Ready(0).to_fields())]
 
-    def _stream_entry(self, entry: Entry) -> list[Out]:
+    def _stream_entry(self, entry: Entry) -> list[Frame]:
         assert self.stream is not None
         if entry.kind != "file":
             raise _Refused(Failure(self._display(entry.parts), "is_a_directory", "cannot write a directory or link to a stream"))
         self._resolved = True
         self._incoming = _StreamSink(self.stream, self.display, entry)
-        return [("ready", Ready(0).to_fields(), b"")]
+        return [Frame("ready", Ready(0).to_fields())]
 
     def _make_dir(self, entry: Entry) -> None:
         parent_fd, name = self._locate(entry.parts)
@@ -596,7 +595,7 @@ class Receiver(TransferCounts):
         assert inc is not None and self.pending_hash
         return prefix_hash_job(inc.fd, inc.have)
 
-    def hash_done(self, outcome: PrefixHash) -> list[Out]:
+    def hash_done(self, outcome: PrefixHash) -> list[Frame]:
         """Offer to resume from the partial's verified bytes; return the ``ready`` to send."""
         inc = self._incoming
         if inc is None or not self.pending_hash:
@@ -608,14 +607,14 @@ class Receiver(TransferCounts):
             return replies
         self._report(inc)
         if not inc.pos:
-            return [("ready", Ready(0).to_fields(), b"")]
+            return [Frame("ready", Ready(0).to_fields())]
         inc.offer_pending = True
-        return [("ready", Ready(inc.pos, inc.hash.hexdigest()).to_fields(), b"")]
+        return [Frame("ready", Ready(inc.pos, inc.hash.hexdigest()).to_fields())]
 
     # -- the end -------------------------------------------------------------
 
-    def _finish(self) -> list[Out]:
-        replies: list[Out] = []
+    def _finish(self) -> list[Frame]:
+        replies: list[Frame] = []
         # Children before parents, so setting a directory's mtime is the last
         # thing that happens inside its parent.
         for parts, mode, mtime_ns in reversed(self._dir_meta):
@@ -631,7 +630,7 @@ class Receiver(TransferCounts):
                 replies.append(self._fail(failure_from_oserror(self._display(parts), exc)))
         self._close_dirs()
         self.finished = True
-        replies.append(("done", None, b""))
+        replies.append(Frame("done"))
         return replies
 
     def abort(self, *, interrupted: bool = True) -> None:

@@ -43,7 +43,6 @@ __all__ = [
     "SENDER_TYPES",
     "RECEIVER_TYPES",
     "FAILURE_CODES",
-    "Out",
     "Entry",
     "PutRequest",
     "GetRequest",
@@ -118,9 +117,6 @@ _ERRNO_CODES = {
 }
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-#: A frame to send: (type, header fields or None, payload).
-Out = tuple[str, "dict[str, Any] | None", bytes]
 
 EntryKind = Literal["file", "dir", "symlink"]
 

@@ -34,7 +34,6 @@ from .rules import (
     Entry,
     Failure,
     FileEnd,
-    Out,
     Ready,
     TransferProgress,
     TransferCounts,
@@ -333,18 +332,18 @@ class Sender(TransferCounts):
 
     # -- frames out --------------------------------------------------------
 
-    def next_frame(self) -> Out | None:
+    def next_frame(self) -> Frame | None:
         """The next frame to send, or None while waiting for a reply (or when finished)."""
         if self._end_due:
             self._end_due = False
-            return ("end", None, b"")
+            return Frame("end")
         cur = self._current
         if cur is not None:
             if not cur.streaming:
                 return None  # waiting for `ready`, or for the resume hash
             if cur.resume_due:
                 cur.resume_due = False
-                return ("resume", {"offset": cur.pos}, b"")
+                return Frame("resume", {"offset": cur.pos})
             return self._next_data(cur)
         if self._ended or len(self._expect) >= MAX_IN_FLIGHT:
             return None
@@ -352,19 +351,19 @@ class Sender(TransferCounts):
         if item is None:
             self._ended = True
             self._expect.append(None)
-            return ("end", None, b"")
+            return Frame("end")
         if isinstance(item, Failure):
             # Tell the receiver too: for `get` it is the one that reports.
             self.failures.append(item)
-            return ("error", item.to_fields(), b"")
+            return Frame("error", item.to_fields())
         self._expect.append(item)
         if isinstance(item, Entry):
-            return (item.kind, item.to_fields(), b"")
+            return Frame(item.kind, item.to_fields())
         self._current = _Sending(item)
         self._report(item, 0)
-        return ("file", item.entry.to_fields(), b"")
+        return Frame("file", item.entry.to_fields())
 
-    def _next_data(self, cur: _Sending) -> Out:
+    def _next_data(self, cur: _Sending) -> Frame:
         src = cur.src
         if not cur.stop:
             try:
@@ -379,17 +378,17 @@ class Sender(TransferCounts):
                 cur.pos += len(data)
                 self._moved += len(data)
                 self._report(src, cur.pos)
-                return ("data", None, data)
+                return Frame("data", None, data)
         if cur.stop:
             return self._end_file(FileEnd(failure=Failure(src.display, "aborted", "stopped: the receiver failed")))
         src.size, src.sha256 = cur.pos, cur.hash.hexdigest()
         return self._end_file(FileEnd(src.size, src.sha256))
 
-    def _end_file(self, end: FileEnd) -> Out:
+    def _end_file(self, end: FileEnd) -> Frame:
         assert self._current is not None
         self._current.src.close()
         self._current = None
-        return ("file_end", end.to_fields(), b"")
+        return Frame("file_end", end.to_fields())
 
     def _report(self, src: _SourceFile, done: int) -> None:
         if self._progress is not None:
