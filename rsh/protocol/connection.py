@@ -1,0 +1,224 @@
+"""What both ends of a connection share, without I/O: bytes in, events out, bytes to send.
+
+In the manner of h11: a connection object owns the frame codec and the
+connection's state, and its driver does the I/O::
+
+    conn.receive_data(data)          # b"" is end of stream
+    while (event := conn.next_event()) is not NEED_DATA:
+        handle(event)
+    sock.sendmsg(conn.data_to_send())
+
+``get_buffer(n)`` / ``buffer_updated(n)`` are the same way in without a copy
+(``socket.recv_into``, asyncio's ``BufferedProtocol``).  Every frame sent
+goes through ``send``, which checks it is legal in the current state, and
+every frame received is checked the same way before it becomes an event: the
+legal moves of each role are data, a transition table (``Role.TRANSITIONS``),
+not ``if``s spread over the drivers.
+
+A role subclasses ``Connection``: it names its states, its table, and turns
+each received frame into a typed event (``_on_frame``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+from ..errors import ConnectionLost, ProtocolError
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, TraceHook, encode_header
+
+__all__ = ["NEED_DATA", "NeedData", "Event", "FrameEvent", "Connection", "Transitions", "Direction", "STAY"]
+
+
+class NeedData(enum.Enum):
+    """The type of ``NEED_DATA``, h11's sentinel: no event until more bytes arrive."""
+
+    NEED_DATA = "need data"
+
+
+NEED_DATA: Final = NeedData.NEED_DATA
+
+
+class Event:
+    """Base of every event a connection hands its driver."""
+
+    __slots__ = ()
+
+
+class FrameEvent(Event):
+    """A frame the role hands over as it came (a transfer's own frames: see ``rsh.transfer``)."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+
+    def __repr__(self) -> str:
+        return f"FrameEvent({self.frame!r})"
+
+
+class Direction(enum.Enum):
+    """Which way a frame goes, as the transition tables name moves."""
+
+    SEND = "send"
+    RECV = "recv"
+
+
+class _Stay(enum.Enum):
+    STAY = "stay"
+
+
+#: In a transition table: the move is legal and the state stays as it is.
+STAY: Final = _Stay.STAY
+
+
+#: state -> (direction, frame type) -> next state (or ``STAY``).  A move
+#: missing from the table is illegal: sending it raises
+#: ``ProtocolError(code="local")`` (a bug on our side, as h11's
+#: LocalProtocolError); receiving it, ``ProtocolError(code="unexpected_frame")``.
+Transitions = Mapping[Any, Mapping[tuple[Direction, str], Any]]
+
+
+class Connection:
+    """Frames in and out for one end of a connection, moving through the role's states.
+
+    Args:
+        max_payload: the largest payload accepted from the peer.
+        trace: called with every frame sent and received (``--trace``).
+    """
+
+    #: The role's table of legal moves; set by each subclass.
+    TRANSITIONS: ClassVar[Transitions]
+    #: States where the peer's end of stream is not an error.
+    EOF_OK: ClassVar[frozenset[Any]] = frozenset()
+
+    def __init__(self, initial: Any, *, max_payload: int = DEFAULT_MAX_PAYLOAD, trace: TraceHook | None = None) -> None:
+        self.state = initial
+        self.decoder = FrameDecoder(max_payload)
+        self.trace = trace
+        #: Bytes handed out by ``data_to_send`` or waiting there: the stream
+        #: offset of the next frame we send (for ``--trace``).
+        self.sent_bytes = 0
+        self._out: list[bytes | memoryview] = []
+        self._frames: deque[Frame] = deque()
+        self._eof = False
+
+    # -- bytes in -----------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Take bytes from the peer; ``b""`` says the stream has ended.
+
+        Raises:
+            ProtocolError: the bytes break the framing (the connection is dead after it).
+        """
+        if data:
+            n = len(data)
+            with self.decoder.get_buffer(n) as buf:
+                buf[:n] = data
+            self.buffer_updated(n)
+        else:
+            self.buffer_updated(0)
+
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        """Space to read the peer's bytes into (then call ``buffer_updated``)."""
+        return self.decoder.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """*nbytes* were written at the start of the last ``get_buffer()``; 0 is end of stream.
+
+        Raises:
+            ProtocolError: the bytes break the framing.
+        """
+        if nbytes == 0:
+            self._eof = True
+        frames = self.decoder.buffer_updated(nbytes)
+        if frames:
+            self._frames.extend(frames)
+
+    # -- events out ---------------------------------------------------------
+
+    def next_event(self) -> Event | NeedData:
+        """The next event, or ``NEED_DATA`` until more bytes arrive.
+
+        Raises:
+            ProtocolError: a frame that has no place in the current state.
+            ConnectionLost: the peer ended the stream where that is not allowed.
+            RemoteError, AuthError: as the role decides.
+        """
+        while True:
+            if self._frames:
+                frame = self._frames.popleft()
+                if self.trace is not None:
+                    self.trace("recv", frame, frame.raw_header, frame.offset)
+                self._move(Direction.RECV, frame.type)
+                event = self._on_frame(frame)
+                if event is not None:
+                    return event
+                continue
+            if self._eof and self.state not in self.EOF_OK:
+                raise ConnectionLost(self._eof_message())
+            return NEED_DATA
+
+    @property
+    def frames_waiting(self) -> int:
+        """Frames decoded but not yet turned into events (a driver's back-pressure gauge)."""
+        return len(self._frames)
+
+    @property
+    def at_eof(self) -> bool:
+        """The peer has ended its stream."""
+        return self._eof
+
+    def _on_frame(self, frame: Frame) -> Event | None:
+        """Turn a frame the table allowed into an event (None: nothing for the driver)."""
+        raise NotImplementedError
+
+    def _eof_message(self) -> str:
+        return "connection closed by peer"
+
+    # -- bytes out ----------------------------------------------------------
+
+    def send(self, type: str, fields: dict[str, Any] | None = None, payload: bytes | memoryview = b"") -> None:
+        """Queue one frame for ``data_to_send``, after checking it is legal now.
+
+        The payload is queued as it is, not copied: a memoryview must stay
+        valid until the driver has written what ``data_to_send`` returned.
+
+        Raises:
+            ProtocolError: the frame may not be sent in this state (a bug in the caller).
+        """
+        self._move(Direction.SEND, type)
+        head = encode_header(type, fields, len(payload))
+        if self.trace is not None:
+            self.trace("send", Frame(type, dict(fields or {}), bytes(payload)), head[4:], self.sent_bytes)
+        self.sent_bytes += len(head) + len(payload)
+        self._out.append(head)
+        if payload:
+            self._out.append(payload)
+
+    def send_frame(self, frame: Frame) -> None:
+        """``send`` a whole ``Frame`` (what ``rsh.transfer``'s sender and receiver hand out)."""
+        self.send(frame.type, frame.fields, frame.payload)
+
+    def data_to_send(self) -> list[bytes | memoryview]:
+        """Take the buffers queued by ``send``, in order (headers and payloads apart)."""
+        out, self._out = self._out, []
+        return out
+
+    # -- states -------------------------------------------------------------
+
+    def _move(self, direction: Direction, type: str) -> None:
+        moves = self.TRANSITIONS.get(self.state)
+        target = moves.get((direction, type)) if moves is not None else None
+        if target is None:
+            if direction is Direction.SEND:
+                raise ProtocolError(f"cannot send {type!r} while {self._state_name()}", code="local")
+            raise ProtocolError(f"{type!r} frame not allowed while {self._state_name()}", code="unexpected_frame")
+        if target is not STAY:
+            self.state = target
+
+    def _state_name(self) -> str:
+        return str(getattr(self.state, "value", self.state))
+
