@@ -189,3 +189,13 @@ class ExitStatus(NamedTuple):
             cwd=cwd,
             exports=exports,
         )
+
+
+# A transfer's own frames, by who sends them (docs/protocol.md, "Transfers"):
+# what the server's state table lets through while a put or a get runs.  Here,
+# not in rsh.transfer, because the protocol layer may not import the layer
+# above it; rsh.transfer.rules checks what their fields mean.
+#: Frames the sender of a transfer sends (the client during a put).
+TRANSFER_SENDER_TYPES = frozenset({"file", "dir", "symlink", "resume", "data", "file_end", "error", "end"})
+#: Frames the receiver of a transfer sends (the client during a get).
+TRANSFER_RECEIVER_TYPES = frozenset({"ready", "ok", "error", "done"})

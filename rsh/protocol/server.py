@@ -1,0 +1,430 @@
+"""The server's side of a connection, without I/O: its states, its legal moves, its events.
+
+``ServerProtocol`` is the server role of ``rsh.protocol.connection.Connection``.
+It sends ``hello`` when made, checks the client's ``auth`` itself (HMAC over
+both nonces, ``rsh.protocol.auth``), validates every request's fields, and
+hands its driver (``rsh.server.connection``) typed events::
+
+    AUTH --auth ok--> READY --exec--> RUNNING --exit sent--> READY
+      \\--bad mac--> REJECTED              \\--refused (error sent)--> READY
+                     READY --put---> RECEIVING --done sent--> READY
+                                       \\--refused--> DISCARDING --end--> READY
+                     READY --get---> SENDING --done received--> READY
+                                       \\--refused--> READY
+    any state --close (timeout, failed auth, protocol error)--> CLOSED
+
+Every move, including the ones that are the server's own decisions rather
+than frames (``REJECT``, ``REFUSE``, ``CLOSE``, ``NO_AUTH``: a name in angle
+brackets is never a frame type), is a row of ``TRANSITIONS``; a frame that has
+no row in the current state raises ``ProtocolError("unexpected_frame")``
+from ``next_event``.  What is left to the driver is what needs a clock or
+the system: the delay before ``auth_failed``, the deadlines, whether a
+command may run (and running it), and a transfer's file work: a ``put`` or
+``get`` request's fields are checked by ``rsh.transfer.rules``, a layer
+above this one, so its event carries the frame as it came.
+
+docs/protocol.md ("The conversation") is the authority; its table of states
+is this one, with DISCARDING written as "RECEIVING, dropped up to end".
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final
+
+from ..errors import ProtocolError
+from . import auth
+from .connection import STAY, Connection, Direction, Event, FrameEvent, NeedData, Transitions
+from .frames import DEFAULT_MAX_PAYLOAD, MESSAGE_TYPES, Frame, TraceHook
+from .messages import PROTOCOL_VERSION, SIGNALS, TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest
+
+__all__ = [
+    "ServerState",
+    "ServerProtocol",
+    "Authenticated",
+    "AuthRejected",
+    "ExecRequested",
+    "StdinReceived",
+    "SignalRequested",
+    "CompleteRequested",
+    "PutRequested",
+    "GetRequested",
+    "FrameEvent",
+    "NO_AUTH",
+    "REJECT",
+    "REFUSE",
+    "CLOSE",
+    "AUTH_FAILED_MESSAGE",
+]
+
+
+class ServerState(enum.Enum):
+    """Where a server connection is (the values are what error messages call them)."""
+
+    AUTH = "auth"
+    #: A wrong ``auth``: nothing is answered until the driver's fixed delay has passed.
+    REJECTED = "rejected"
+    READY = "ready"
+    RUNNING = "running"
+    #: A put: the client sends files.
+    RECEIVING = "receiving"
+    #: A refused put: the client's frames are dropped up to its ``end``.
+    DISCARDING = "discarding"
+    #: A get: the client receives files.
+    SENDING = "sending"
+    CLOSED = "closed"
+
+
+# The server's own decisions, moves of the table that are not frames.
+#: A server without a token lets in every connection it admitted.
+NO_AUTH: Final = "<no auth>"
+#: The client's MAC was wrong.
+REJECT: Final = "<reject>"
+#: A request (exec, put, get) is answered with an ``error`` and not carried out.
+REFUSE: Final = "<refuse>"
+#: The server ends the connection; the one frame after it is the ``error`` saying why.
+CLOSE: Final = "<close>"
+
+#: What ``fail_auth`` says (the same whatever was wrong with the MAC).
+AUTH_FAILED_MESSAGE: Final = "authentication failed: wrong token"
+
+S, R = Direction.SEND, Direction.RECV
+_ALL_RECEIVED = {(R, t): STAY for t in MESSAGE_TYPES}
+_CLOSE = {(S, CLOSE): ServerState.CLOSED}
+
+#: state -> (direction, frame type or decision) -> next state.
+SERVER_TRANSITIONS: Transitions = {
+    ServerState.AUTH: {
+        (S, "hello"): STAY,
+        (R, "auth"): STAY,  # checked at once: auth_ok or REJECT follows
+        (S, "auth_ok"): ServerState.READY,
+        (S, NO_AUTH): ServerState.READY,
+        (S, REJECT): ServerState.REJECTED,
+        **_CLOSE,
+    },
+    # Nothing is read meanwhile (the driver pauses reading); whatever had
+    # already arrived is dropped unanswered.
+    ServerState.REJECTED: {**_ALL_RECEIVED, **_CLOSE},
+    ServerState.READY: {
+        (R, "exec"): ServerState.RUNNING,
+        (R, "complete"): STAY,
+        (S, "completions"): STAY,
+        (R, "put"): ServerState.RECEIVING,
+        (R, "get"): ServerState.SENDING,
+        # stdin or signal racing the exit of the command they were meant for.
+        (R, "stdin"): STAY,
+        (R, "signal"): STAY,
+        # A refusal (busy, not_allowed, spawn_failed): the connection stays usable.
+        (S, "error"): STAY,
+        **_CLOSE,
+    },
+    ServerState.RUNNING: {
+        (R, "stdin"): STAY,
+        (R, "signal"): STAY,
+        (S, "stdout"): STAY,
+        (S, "stderr"): STAY,
+        (S, "exit"): ServerState.READY,
+        (S, REFUSE): ServerState.READY,
+        **_CLOSE,
+    },
+    # One transfer at a time, never beside a command: the transfer's own
+    # frames, and nothing else, until it is over.
+    ServerState.RECEIVING: {
+        **{(R, t): STAY for t in TRANSFER_SENDER_TYPES},
+        **{(S, t): STAY for t in TRANSFER_RECEIVER_TYPES},
+        (S, "done"): ServerState.READY,
+        (S, REFUSE): ServerState.DISCARDING,
+        **_CLOSE,
+    },
+    # The client sends entries behind its put without waiting for an answer,
+    # so they may be on their way when the refusal arrives.
+    ServerState.DISCARDING: {
+        **{(R, t): STAY for t in TRANSFER_SENDER_TYPES},
+        (R, "end"): ServerState.READY,
+        (S, "error"): STAY,  # the refusal itself
+        **_CLOSE,
+    },
+    ServerState.SENDING: {
+        **{(R, t): STAY for t in TRANSFER_RECEIVER_TYPES},
+        (R, "done"): ServerState.READY,
+        **{(S, t): STAY for t in TRANSFER_SENDER_TYPES},
+        (S, REFUSE): ServerState.READY,
+        **_CLOSE,
+    },
+    # Whatever the client still sends is dropped; the error saying why the
+    # connection ended is the last frame out.
+    ServerState.CLOSED: {**_ALL_RECEIVED, (S, "error"): STAY, (S, CLOSE): STAY},
+}
+del S, R
+
+# States whose received frames are dropped without an event.
+_DEAF = frozenset({ServerState.REJECTED, ServerState.DISCARDING, ServerState.CLOSED})
+
+
+# -- events -------------------------------------------------------------------
+
+
+class _Fields(Event):
+    """An event with a few named fields, compared and shown by them."""
+
+    __slots__ = ()
+
+    def _names(self) -> tuple[str, ...]:
+        return self.__slots__  # each event's own: the base's is empty
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._names())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Fields) and type(other) is type(self) and self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._names())})"
+
+
+class Authenticated(_Fields):
+    """The client proved it holds the token (or the server needs none): commands may run now."""
+
+    __slots__ = ()
+
+
+class AuthRejected(_Fields):
+    """A wrong MAC.  The driver waits its fixed delay, reading nothing, then calls ``fail_auth``."""
+
+    __slots__ = ()
+
+
+class ExecRequested(_Fields):
+    """An ``exec``, its fields checked.  The driver runs it or ``refuse``\\ s it."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: ExecRequest) -> None:
+        self.request = request
+
+
+class StdinReceived(_Fields):
+    """Bytes for the running command's stdin; *eof*: there will be no more."""
+
+    __slots__ = ("data", "eof")
+
+    def __init__(self, data: bytes, eof: bool) -> None:
+        self.data = data
+        self.eof = eof
+
+
+class SignalRequested(_Fields):
+    """Send *signum* to the running command."""
+
+    __slots__ = ("signum",)
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+
+class CompleteRequested(_Fields):
+    """Tab: names of *kind* (``command`` or ``path``) starting with *prefix*; answer with ``completions`` *id*."""
+
+    __slots__ = ("kind", "prefix", "id")
+
+    def __init__(self, kind: str, prefix: str, id: int) -> None:
+        self.kind = kind
+        self.prefix = prefix
+        self.id = id
+
+
+class PutRequested(_Fields):
+    """A ``put``; its fields are checked by ``rsh.transfer.rules.PutRequest.from_frame``."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+
+
+class GetRequested(_Fields):
+    """A ``get``; its fields are checked by ``rsh.transfer.rules.GetRequest.from_frame``."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+
+
+def _bad(what: str) -> ProtocolError:
+    return ProtocolError(what, code="bad_field")
+
+
+class ServerProtocol(Connection):
+    """One server connection, from its ``hello`` to its close (see the module docstring).
+
+    ``hello`` is queued at once: the driver's first ``data_to_send()``
+    holds it.  Without a token the first event is ``Authenticated``.
+
+    Args:
+        token: the shared secret, or None to let every connection in.
+        software: the ``server`` field of ``hello`` (``rsh/VERSION``).
+        encoding: the server's default encoding, as ``hello`` declares it.
+        system: the ``os`` field of ``hello``.
+        shell: the shell commands run through.
+        identity: user, host and home for the prompt, sent once the client
+            is authenticated (in ``hello`` when there is no token).
+        max_payload: the largest payload accepted from the client.
+        trace: called with every frame sent and received.
+        nonce: this connection's challenge (a fresh random one by default).
+    """
+
+    TRANSITIONS: ClassVar[Transitions] = SERVER_TRANSITIONS
+    # A client may hang up in any state: the driver learns of it from the
+    # transport and stops what the connection was doing.
+    EOF_OK: ClassVar[frozenset[Any]] = frozenset(ServerState)
+
+    def __init__(
+        self,
+        token: str | None,
+        *,
+        software: str,
+        encoding: str,
+        system: str,
+        shell: str,
+        identity: Mapping[str, str],
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        trace: TraceHook | None = None,
+        nonce: str | None = None,
+    ) -> None:
+        super().__init__(ServerState.AUTH, max_payload=max_payload, trace=trace)
+        self.state: ServerState
+        self.token = token
+        self.nonce = nonce if nonce is not None else auth.new_nonce()
+        self.identity = dict(identity)
+        hello: dict[str, Any] = {
+            "version": PROTOCOL_VERSION,
+            "server": software,
+            "nonce": self.nonce,
+            "auth": "hmac-sha256" if token is not None else "none",
+            "encoding": encoding,
+            "os": system,
+            "shell": shell,
+        }
+        if token is None:
+            # Who and where commands run: said only after authentication,
+            # or here when there is none.
+            hello.update(self.identity)
+        self.send("hello", hello)
+        self._welcome: Event | None = None
+        if token is None:
+            self._move(Direction.SEND, NO_AUTH)
+            self._welcome = Authenticated()
+
+    def next_event(self) -> Event | NeedData:
+        """The next event, or ``NEED_DATA`` until more bytes arrive.
+
+        Raises:
+            ProtocolError: a frame out of place in the current state, or a field
+                with the wrong type or value (answer with ``close(exc.code, exc.message)``).
+        """
+        if self._welcome is not None:
+            event, self._welcome = self._welcome, None
+            return event
+        return super().next_event()
+
+    # -- the server's decisions ---------------------------------------------
+
+    def refuse(self, code: str, message: str) -> None:
+        """Answer the request being handled (exec, put, get) with an ``error``, and do not carry it out.
+
+        After an exec or a get the connection is READY again; after a put it
+        drops the client's frames up to its ``end``.
+
+        Raises:
+            ProtocolError: no request is waiting for an answer (a bug in the caller).
+        """
+        self._move(Direction.SEND, REFUSE)
+        self.send("error", {"code": code, "message": message})
+
+    def fail_auth(self) -> None:
+        """Tell a REJECTED client its ``auth`` failed, and end the connection."""
+        self.close("auth_failed", AUTH_FAILED_MESSAGE)
+
+    def close(self, code: str | None = None, message: str = "") -> None:
+        """End the connection, after an ``error`` frame saying why when *code* is given.
+
+        Anything received from now on is dropped; closing again does nothing more.
+        """
+        if self.state is ServerState.CLOSED:
+            return
+        self._move(Direction.SEND, CLOSE)
+        if code is not None:
+            self.send("error", {"code": code, "message": message})
+
+    # -- frames in ----------------------------------------------------------
+
+    def _on_frame(self, frame: Frame) -> Event | None:
+        # The table has checked the move; what is left is the frame's fields,
+        # read in the state the move led to.
+        if self.state in _DEAF:
+            return None
+        return self._RECEIVED.get(frame.type, ServerProtocol._on_transfer_frame)(self, frame)
+
+    def _on_auth(self, frame: Frame) -> Event:
+        assert self.token is not None  # AUTH is left at once without one
+        client_nonce, mac = frame.get("nonce"), frame.get("mac")
+        if not isinstance(client_nonce, str) or not 16 <= len(client_nonce) <= 256:
+            raise _bad("auth frame: 'nonce' must be a string of 16 to 256 characters")
+        if not auth.macs_equal(mac, auth.client_mac(self.token, self.nonce, client_nonce)):
+            self._move(Direction.SEND, REJECT)
+            return AuthRejected()
+        self.send("auth_ok", {"mac": auth.server_mac(self.token, self.nonce, client_nonce), **self.identity})
+        return Authenticated()
+
+    def _on_exec(self, frame: Frame) -> Event:
+        return ExecRequested(ExecRequest.from_frame(frame))
+
+    def _on_stdin(self, frame: Frame) -> Event | None:
+        if self.state is not ServerState.RUNNING:
+            return None  # READY: it raced the exit of its command
+        eof = frame.get("eof", False)
+        if not isinstance(eof, bool):
+            raise _bad("stdin frame: 'eof' must be true or false")
+        return StdinReceived(frame.payload, eof)
+
+    def _on_signal(self, frame: Frame) -> Event | None:
+        if self.state is not ServerState.RUNNING:
+            return None
+        name = frame.get("signal")
+        if name not in SIGNALS:
+            raise _bad(f"signal frame: unknown signal {name!r} (one of {', '.join(SIGNALS)})")
+        return SignalRequested(SIGNALS[name])
+
+    def _on_complete(self, frame: Frame) -> Event:
+        kind, prefix, req_id = frame.get("kind"), frame.get("prefix", ""), frame.get("id", 0)
+        if kind not in ("command", "path") or not isinstance(prefix, str) or not isinstance(req_id, int):
+            raise _bad("complete frame: 'kind' must be command or path, 'prefix' a string, 'id' an integer")
+        return CompleteRequested(kind, prefix, req_id)
+
+    def _on_put(self, frame: Frame) -> Event:
+        return PutRequested(frame)
+
+    def _on_get(self, frame: Frame) -> Event:
+        return GetRequested(frame)
+
+    def _on_transfer_frame(self, frame: Frame) -> Event | None:
+        if self.state is ServerState.READY and frame.type == "end":
+            return None  # the end of a refused put (DISCARDING -> READY)
+        # Including the get's last frame, ``done``, which moved us to READY.
+        return FrameEvent(frame)
+
+    # By frame type; every other type the table lets through is a transfer's.
+    _RECEIVED: ClassVar[dict[str, Callable[[ServerProtocol, Frame], Event | None]]] = {
+        "auth": _on_auth,
+        "exec": _on_exec,
+        "stdin": _on_stdin,
+        "signal": _on_signal,
+        "complete": _on_complete,
+        "put": _on_put,
+        "get": _on_get,
+    }
+
