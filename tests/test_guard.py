@@ -11,7 +11,10 @@ import pytest
 
 from rsh.cli.main import build_parser
 from rsh.errors import HostKeyChanged, UnknownHostKey
-from rsh.server.guard import AUDIT_FLUSH_COUNT, AUDIT_FLUSH_DELAY, AccessList, AuditLog, CommandPolicy, CommandRefused, Limits, compile_pattern, peer_address
+from rsh.server.admission import AccessList, peer_address
+from rsh.server.audit import AUDIT_FLUSH_COUNT, AUDIT_FLUSH_DELAY, AuditLog
+from rsh.server.limits import Limits
+from rsh.server.policy import CommandPolicy, CommandRefused, compile_pattern
 from rsh.client.known_hosts import KnownHosts, ServerPin, host_address
 from rsh.protocol.messages import ExecRequest
 from rsh.cli.options import UsageError, serve_guard

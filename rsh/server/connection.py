@@ -11,7 +11,7 @@ Nothing runs before READY.  A frame that breaks the protocol, or comes in a
 state where it has no meaning, gets an ``error`` frame and the connection is
 closed; other connections never notice.
 
-Before any of that, ``rsh.server.guard`` admits the connection (address, limits)
+Before any of that, ``rsh.server.admission`` admits the connection (address, limits)
 and, with TLS, completes the handshake; the connection then reports to its
 ``Slot`` (authenticated, failed, closed) and asks the ``Guard`` before it
 runs a command.  A wrong ``auth`` moves to REJECTED, where everything is
@@ -40,7 +40,8 @@ from ..protocol import auth
 from ..errors import ProtocolError
 from .fdwatch import FdWatcher
 from ..protocol.frames import DEFAULT_MAX_PAYLOAD, MESSAGE_TYPES, Frame
-from .guard import CommandRefused, Gate, Guard, Slot
+from .admission import Gate, Guard, Slot
+from .policy import CommandRefused
 from ..protocol.messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus
 from .process import KILL_GRACE, SHELL, RunningCommand
 from .completion import complete_commands, complete_paths
@@ -452,7 +453,7 @@ class Server:
         token: the shared secret, or None to run without authentication.
         log: where one-line notices go (stderr by default).
         guard: admission, limits, TLS, restricted mode and audit (see
-            ``rsh.server.guard``); the default has the default limits, plain TCP,
+            ``rsh.server.admission``); the default has the default limits, plain TCP,
             no restrictions and no audit log.
     """
 

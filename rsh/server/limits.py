@@ -1,6 +1,6 @@
 """The numbers an rsh server enforces (``rsh serve --max-conns`` and the rest).
 
-Apart from ``rsh.server.guard``, which enforces them, so that building the command
+Apart from ``rsh.server.admission``, which enforces them, so that building the command
 line's help (for any subcommand, ``rsh exec`` included) loads no asyncio.
 """
 

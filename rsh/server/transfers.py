@@ -51,7 +51,7 @@ def server_path(home: str, cwd: str | None, path: str) -> tuple[str, str]:
 
 
 class _TransferAudit:
-    """One audit record per file moved: its path, size and checksum (see rsh.server.guard.AuditLog)."""
+    """One audit record per file moved: its path, size and checksum (see rsh.server.audit.AuditLog)."""
 
     def __init__(self, conn: ServerConnection, event: str, target: str) -> None:
         self.conn, self.event, self.target = conn, event, target

@@ -1,56 +1,40 @@
-"""What keeps an rsh server up and accountable: admission, limits, policy, audit.
+"""Who may connect, and how many: the server's admission rules and limits.
 
 A remote shell runs code by design, so everything that is not the
 authenticated user is kept out, and a hostile or broken peer must not take
 the server down.  The guarantees follow OpenSSH (LoginGraceTime,
-MaxStartups, ForceCommand) and ncat (``--allow``, ``--deny``,
-``--max-conns``):
+MaxStartups) and ncat (``--allow``, ``--deny``, ``--max-conns``):
 
 - ``Gate`` is the first protocol of every accepted TCP connection.  It
-  checks the peer's address and the connection limits *before a byte is
-  read*, then hands the connection to the rsh protocol, plain or through a
-  TLS handshake.
+  checks the peer's address (``AccessList``) and the connection limits
+  *before a byte is read*, then hands the connection to the rsh protocol,
+  plain or through a TLS handshake.
 - ``Slot`` is one admitted connection's claim on the limits: its
   authentication deadline, its place among the not-yet-authenticated, and
   its audit record.
-- ``CommandPolicy`` is restricted mode (``--allow-command``,
-  ``--force-command``).
-- ``AuditLog`` writes one JSON line per connection and per command.
-
-``Guard`` holds all of it for one server; ``rsh.server.connection`` calls into it at a
-handful of points (accepted, authenticated, command started and ended,
-closed) and knows nothing of the rules themselves.
+- ``Guard`` holds them for one server, with the command policy
+  (``rsh.server.policy``) and the audit log (``rsh.server.audit``);
+  ``rsh.server.connection`` calls into it at a handful of points and knows
+  nothing of the rules themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ipaddress
-import json
-import os
-import re
 import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from ..protocol.frames import encode_frame
-from .limits import Limits
 from ..protocol.messages import ExecRequest
+from .audit import AuditLog
+from .limits import Limits
+from .policy import CommandPolicy, CommandRefused
 
-__all__ = [
-    "Limits",
-    "AccessList",
-    "CommandPolicy",
-    "CommandRefused",
-    "AuditLog",
-    "Guard",
-    "Gate",
-    "Slot",
-]
+__all__ = ["AccessList", "Guard", "Gate", "Slot", "peer_address"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -107,190 +91,6 @@ class AccessList:
 
     def __bool__(self) -> bool:
         return bool(self.allow or self.deny)
-
-
-class CommandRefused(Exception):
-    """An ``exec`` the server will not run; ``code`` and ``message`` go into the ``error`` frame."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-# What lets one command string do more than the command it starts with:
-# separators, pipes, redirections, substitutions, subshells, and the quotes
-# and escapes that could hide them.  A ``*`` or ``?`` in an --allow-command
-# pattern never matches these; only the pattern's own literal text can.
-SHELL_SPECIAL = ";&|<>()$`\\\"'\n\r"
-_ANY = "[^" + re.escape(SHELL_SPECIAL) + "]"
-
-
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Translate an fnmatch-style pattern whose wildcards stop at shell syntax.
-
-    ``*`` is any run of characters, ``?`` one character and ``[...]`` /
-    ``[!...]`` a class, as in ``fnmatch``, except that none of them matches
-    a character of ``SHELL_SPECIAL``.  The pattern must match the whole command.
-    """
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        i += 1
-        if c == "*":
-            out.append(_ANY + "*")
-        elif c == "?":
-            out.append(_ANY)
-        elif c == "[":
-            j = i
-            if j < n and pattern[j] == "!":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 1
-            if j >= n:
-                out.append(re.escape(c))  # no closing bracket: a literal "["
-                continue
-            body = pattern[i:j].replace("\\", "\\\\")
-            i = j + 1
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            elif body.startswith("^"):
-                body = "\\" + body
-            out.append(f"(?=[{body}]){_ANY}")
-        else:
-            out.append(re.escape(c))
-    return re.compile("".join(out), re.S)
-
-
-class CommandPolicy:
-    """Restricted mode: what a client may run.
-
-    Args:
-        allow: ``--allow-command`` patterns (see ``compile_pattern``); a
-            command must match one of them whole.
-        force: ``--force-command``: run this instead of whatever the client
-            asks, with the client's command in ``RSH_ORIGINAL_COMMAND``.
-
-    In restricted mode an ``exec`` may not set ``env`` or ``cwd`` (either
-    could change what an allowed command does: ``LD_PRELOAD``, a relative
-    path), and commands run in the server's home directory.
-    """
-
-    def __init__(self, allow: Sequence[str] = (), force: str | None = None) -> None:
-        if allow and force is not None:
-            raise ValueError("--allow-command and --force-command cannot be combined: the forced command is all that runs")
-        if force is not None and not force.strip():
-            raise ValueError("--force-command needs a command")
-        self.patterns = list(allow)
-        self._compiled = [compile_pattern(p) for p in allow]
-        self.force = force.encode("utf-8", "surrogateescape") if force is not None else None
-
-    def __bool__(self) -> bool:
-        return bool(self.patterns) or self.force is not None
-
-    def decide(self, request: ExecRequest) -> tuple[ExecRequest, dict[bytes, bytes]]:
-        """Return what to run for *request* and any environment to add.
-
-        Raises:
-            CommandRefused: ``not_allowed``.
-        """
-        if request.env or request.cwd is not None:
-            which = "environment variables" if request.env else "a working directory"
-            raise CommandRefused("not_allowed", f"this server runs in restricted mode and does not accept {which} from clients")
-        if b"\0" in request.command:
-            raise CommandRefused("not_allowed", "command contains a NUL byte")
-        if self.force is not None:
-            return request._replace(command=self.force), {b"RSH_ORIGINAL_COMMAND": request.command}
-        text = request.command.decode("utf-8", "surrogateescape")
-        if not any(p.fullmatch(text) for p in self._compiled):
-            raise CommandRefused("not_allowed", "command not allowed: this server runs only the commands its operator listed")
-        return request, {}
-
-
-def _iso(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-#: A record waits at most this many seconds, or until this many others are
-#: waiting, before one ``write()`` appends them all (see ``AuditLog.write``).
-AUDIT_FLUSH_DELAY = 0.05
-AUDIT_FLUSH_COUNT = 64
-
-_encode_record = json.JSONEncoder(separators=(",", ":")).encode
-
-
-class AuditLog:
-    """JSON lines, one record per connection and per command.
-
-    Every record has ``time`` (ISO 8601 UTC, when its subject began),
-    ``event`` and ``conn`` (the connection's number in this server's life),
-    and never any part of the token.  ``docs/protocol.md`` lists the fields.
-
-    Other record kinds go through ``ServerConnection.audit(event, **fields)``
-    (file transfers: ``event="put"``/``"get"`` with ``path``, ``size`` and
-    ``sha256``), which fills in time, connection, peer and user.
-
-    Raises:
-        OSError: the file cannot be opened for appending.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], log: Callable[[str], None] | None = None) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._log = log
-        self._failed = False
-        self._pending: list[tuple[str, float, dict[str, Any]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-
-    def write(self, event: str, started: float, **fields: Any) -> None:
-        """Queue one record; it is appended within ``AUDIT_FLUSH_DELAY`` seconds.
-
-        A record is written once its command has ended, right after the
-        command's ``exit`` frame, when the client is about to send the next
-        command.  Formatting and appending it there cost more than a third
-        of the server's own time per short command, on the client's path;
-        batched, it costs a fraction of that, off the path.  ``flush`` (the
-        server calls it on closing) writes what is waiting; a server killed
-        with SIGKILL loses at most the last ``AUDIT_FLUSH_DELAY`` seconds.
-        """
-        self._pending.append((event, started, fields))
-        if len(self._pending) >= AUDIT_FLUSH_COUNT:
-            self.flush()
-        elif self._timer is None:
-            try:
-                self._timer = asyncio.get_running_loop().call_later(AUDIT_FLUSH_DELAY, self.flush)
-            except RuntimeError:  # no event loop: nothing would come back to flush
-                self.flush()
-
-    def flush(self) -> None:
-        """Append every waiting record now; a failed write is reported once and never stops the server."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        pending, self._pending = self._pending, []
-        if not pending or self._fd < 0:
-            return
-        # ensure_ascii: a command that is not valid UTF-8 still makes valid
-        # JSON (its stray bytes as \\udcXX escapes, as surrogateescape decodes them).
-        data = "".join([_encode_record({"time": _iso(started), "event": event, **fields}) + "\n" for event, started, fields in pending]).encode("ascii")
-        try:
-            while data:
-                data = data[os.write(self._fd, data) :]
-            self._failed = False
-        except OSError as exc:
-            if not self._failed and self._log is not None:
-                self._log(f"cannot write the audit log {self.path}: {exc.strerror or exc}")
-            self._failed = True
-
-    def close(self) -> None:
-        """Write what is waiting and close the file."""
-        self.flush()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
 
 
 class Guard:
