@@ -27,7 +27,7 @@ from .errors import (
 
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
-    "DEFAULT_PORT": ".protocol.session",
+    "DEFAULT_PORT": ".protocol.address",
     "CommandResult": ".results",
     "AsyncClient": ".client.aio",
     "RemoteCommand": ".client.aio",
@@ -42,7 +42,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .client.aio import AsyncClient, RemoteCommand, connect_async
     from .results import CommandResult, Failure, TransferProgress, TransferResult
-    from .protocol.session import DEFAULT_PORT
+    from .protocol.address import DEFAULT_PORT
     from .client.blocking import Client, connect
 
 

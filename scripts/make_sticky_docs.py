@@ -7,7 +7,7 @@ what it shows is what the program really prints and really runs:
 * ``<!-- demo: ARGS -->`` ... ``<!-- /demo -->``: the output of
   ``python -m rsh demo ARGS`` with ``NO_COLOR=1``.
 * ``<!-- code: NAME [NAME...] -->`` ... ``<!-- /code -->``: the source of
-  those functions in ``rsh/teach/demo.py``.
+  those functions, from whichever module of ``rsh/teach/`` defines them.
 * ``<!-- trace -->`` ... ``<!-- /trace -->``: a real ``rsh exec --trace``
   session against a throw-away server; only with ``--trace``, since its
   nonces and timings differ on every run.
@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import inspect
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -59,12 +61,25 @@ def demo_output(args: str) -> str:
     return r.stdout
 
 
-def code(names: str) -> str:
-    """The source of the named functions in rsh.teach.demo."""
+def _teach_function(name: str) -> object:
+    """The function called *name* in the rsh.teach module that defines it (not one that imports it)."""
     sys.path.insert(0, str(ROOT))
-    from rsh.teach import demo
+    import rsh.teach
 
-    return "\n\n".join(inspect.getsource(getattr(demo, n)).rstrip() for n in names.split()) + "\n"
+    found = []
+    for info in pkgutil.iter_modules(rsh.teach.__path__, "rsh.teach."):
+        module = importlib.import_module(info.name)
+        obj = getattr(module, name, None)
+        if inspect.isfunction(obj) and obj.__module__ == module.__name__:
+            found.append(obj)
+    if len(found) != 1:
+        sys.exit(f"a code block names {name!r}, which {'no' if not found else 'more than one'} module in rsh/teach/ defines")
+    return found[0]
+
+
+def code(names: str) -> str:
+    """The source of the named functions in rsh.teach."""
+    return "\n\n".join(inspect.getsource(_teach_function(n)).rstrip() for n in names.split()) + "\n"
 
 
 def trace_session() -> str:

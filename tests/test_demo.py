@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from rsh.teach import demo
-from rsh.teach.demo import DemoResult, Narrator
+from rsh.teach.narrator import Narrator, hexdump, text_width
+from rsh.teach.specimens import END, exit_fields, framed_reply
+from rsh.teach.staging import DemoResult
+from rsh.teach.truncate import fake_file
 from rsh.protocol.frames import FrameDecoder, encode_frame
 
 from .conftest import ROOT, rsh_argv, rsh_env
@@ -53,8 +56,8 @@ def check_header(r: DemoResult) -> None:
 
 def check_markers(r: DemoResult) -> None:
     whoami, notes, hostname = r.sent
-    assert demo.END in notes
-    cut, _, rest = notes.partition(demo.END)
+    assert END in notes
+    cut, _, rest = notes.partition(END)
     # Cut at the marker inside the output; the rest arrives as the next command's.
     assert r.naive == [whoami, cut, rest]
     assert r.framed == r.sent
@@ -120,7 +123,7 @@ def test_wrapped_chinese_fits_the_width() -> None:
     _, zh = run_quiet("truncate", "zh")
     for line in zh.splitlines():
         if any("\u4e00" <= ch <= "\u9fff" for ch in line):
-            assert demo._text_width(line) <= 78, line
+            assert text_width(line) <= 78, line
 
 
 def test_colour_only_when_asked() -> None:
@@ -132,8 +135,8 @@ def test_colour_only_when_asked() -> None:
 
 
 def test_hexdump_layout() -> None:
-    assert demo.hexdump(b"helloworld") == ["    0  68 65 6c 6c 6f 77 6f 72  6c 64                    |helloworld|"]
-    lines = demo.hexdump(bytes(range(90)), keep=3)  # 6 lines: first two and last shown
+    assert hexdump(b"helloworld") == ["    0  68 65 6c 6c 6f 77 6f 72  6c 64                    |helloworld|"]
+    lines = hexdump(bytes(range(90)), keep=3)  # 6 lines: first two and last shown
     assert lines[0].startswith("    0  00 01") and lines[1].startswith("   16  10 11")
     assert lines[2].endswith("... 3 lines (48 bytes) not shown")
     assert lines[3] == "   80  50 51 52 53 54 55 56 57  58 59                    |PQRSTUVWXY|"
@@ -141,7 +144,7 @@ def test_hexdump_layout() -> None:
 
 def test_framed_reply_survives_any_split() -> None:
     """The framed client code the docs quote, fed one byte per recv()."""
-    output = demo.fake_file("b.txt", 1517)
+    output = fake_file("b.txt", 1517)
 
     class OneByte:
         def __init__(self, data: bytes) -> None:
@@ -154,8 +157,8 @@ def test_framed_reply_survives_any_split() -> None:
             chunk, self.data = self.data[:1], self.data[1:]
             return chunk
 
-    wire = encode_frame("stdout", None, output) + encode_frame("exit", demo.exit_fields(0, len(output)))
-    got, frames = demo.framed_reply(OneByte(wire), FrameDecoder())
+    wire = encode_frame("stdout", None, output) + encode_frame("exit", exit_fields(0, len(output)))
+    got, frames = framed_reply(OneByte(wire), FrameDecoder())
     assert got == output
     assert [f.type for f in frames] == ["stdout", "exit"]
 

@@ -1,4 +1,4 @@
-"""FramedProtocol's corked writes: straight to the socket, the rest queued, views never kept."""
+"""FramedProtocol: corked writes straight to the socket, the rest queued, views never kept; drain after a loss."""
 
 from __future__ import annotations
 
@@ -6,8 +6,22 @@ import asyncio
 import os
 import socket
 
-from rsh.protocol.frames import FrameDecoder
+import pytest
+
+from rsh.errors import ConnectionLost
 from rsh.net.framed import FramedProtocol, _unsent
+from rsh.protocol.connection import STAY, Connection, Direction
+from rsh.protocol.frames import FrameDecoder
+
+
+class Sending(Connection):
+    """A connection whose only moves are sending output and an exit: what these tests write."""
+
+    TRANSITIONS = {"open": {(Direction.SEND, "stdout"): STAY, (Direction.SEND, "exit"): STAY}}
+
+
+def framed() -> FramedProtocol:
+    return FramedProtocol(Sending("open"))
 
 
 def test_unsent_skips_whole_parts_and_cuts_the_first_partial_one() -> None:
@@ -22,7 +36,7 @@ async def test_corked_views_survive_a_full_socket_and_the_buffer_being_reused() 
     ours, theirs = socket.socketpair()
     ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     loop = asyncio.get_running_loop()
-    transport, proto = await loop.connect_accepted_socket(FramedProtocol, ours)
+    transport, proto = await loop.connect_accepted_socket(framed, ours)
     try:
         buffer = bytearray(os.urandom(4 * 65536))
         expected = bytes(buffer)
@@ -46,6 +60,31 @@ async def test_corked_views_survive_a_full_socket_and_the_buffer_being_reused() 
             frames += decoder.feed(data)
         assert [f.type for f in frames] == ["stdout"] * 4 + ["exit"]
         assert b"".join(f.payload for f in frames[:4]) == expected
+    finally:
+        transport.close()
+        theirs.close()
+        await asyncio.sleep(0)
+
+
+async def test_drain_raises_once_the_connection_is_lost() -> None:
+    # It used to return as if all were well, so a writer went on "sending"
+    # into a closed transport.
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.connect_accepted_socket(framed, ours)
+    try:
+        chunk = bytes(65536)
+        while not proto.writing_paused:
+            proto.send("stdout", None, chunk)
+        waiter = asyncio.ensure_future(proto.drain())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        theirs.close()
+        with pytest.raises(ConnectionLost):
+            await asyncio.wait_for(waiter, 10)
+        with pytest.raises(ConnectionLost):
+            await proto.drain()
     finally:
         transport.close()
         theirs.close()

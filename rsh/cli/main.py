@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from ..version import __version__
-from ..protocol.session import DEFAULT_PORT, parse_address
+from ..protocol.address import DEFAULT_PORT, parse_address
 from ..config import default_token_file, ensure_token, resolve_client_token
 from ..errors import RshError
 from .options import UsageError, add_serve_options, client_options, serve_guard

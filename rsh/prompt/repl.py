@@ -304,7 +304,7 @@ class Repl:
     def _set_trace(self, client: AsyncClient, on: bool) -> None:
         from ..protocol.trace import make_tracer
 
-        client._proto.trace = make_tracer(sys.stderr) if on else None
+        client.trace = make_tracer(sys.stderr) if on else None
 
     async def _run(self, line: str, *, quiet: bool = False) -> None:
         assert self.client is not None

@@ -104,15 +104,13 @@ class Connection:
         self._out: list[bytes | memoryview] = []
         self._frames: deque[Frame] = deque()
         self._eof = False
+        # A framing error, raised by next_event once the frames before it are out.
+        self._failure: Exception | None = None
 
     # -- bytes in -----------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Take bytes from the peer; ``b""`` says the stream has ended.
-
-        Raises:
-            ProtocolError: the bytes break the framing (the connection is dead after it).
-        """
+        """Take bytes from the peer; ``b""`` says the stream has ended."""
         if data:
             n = len(data)
             with self.decoder.get_buffer(n) as buf:
@@ -122,18 +120,29 @@ class Connection:
             self.buffer_updated(0)
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
-        """Space to read the peer's bytes into (then call ``buffer_updated``)."""
+        """Space to read the peer's bytes into (then call ``buffer_updated``).
+
+        Raises:
+            ProtocolError: the stream broke earlier; nothing more is read.
+        """
         return self.decoder.get_buffer(sizehint)
 
     def buffer_updated(self, nbytes: int) -> None:
         """*nbytes* were written at the start of the last ``get_buffer()``; 0 is end of stream.
 
-        Raises:
-            ProtocolError: the bytes break the framing.
+        A framing error is not raised here but by ``next_event``, after the
+        frames that came before it: what the peer said before it broke the
+        stream (an ``exit``, say) still counts.
         """
         if nbytes == 0:
             self._eof = True
-        frames = self.decoder.buffer_updated(nbytes)
+        if self._failure is not None:
+            return
+        try:
+            frames = self.decoder.buffer_updated(nbytes)
+        except ProtocolError as exc:
+            self._failure = self._framing_error(exc)
+            return
         if frames:
             self._frames.extend(frames)
 
@@ -157,6 +166,8 @@ class Connection:
                 if event is not None:
                     return event
                 continue
+            if self._failure is not None:
+                raise self._failure
             if self._eof and self.state not in self.EOF_OK:
                 raise ConnectionLost(self._eof_message())
             return NEED_DATA
@@ -168,8 +179,8 @@ class Connection:
 
     @property
     def at_eof(self) -> bool:
-        """The peer has ended its stream."""
-        return self._eof
+        """The peer has ended its stream, or broke it."""
+        return self._eof or self._failure is not None
 
     def _on_frame(self, frame: Frame) -> Event | None:
         """Turn a frame the table allowed into an event (None: nothing for the driver)."""
@@ -177,6 +188,10 @@ class Connection:
 
     def _eof_message(self) -> str:
         return "connection closed by peer"
+
+    def _framing_error(self, exc: ProtocolError) -> Exception:
+        """What a broken stream is to this role (the server answers it; a client reports it)."""
+        return exc
 
     # -- bytes out ----------------------------------------------------------
 

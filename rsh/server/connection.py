@@ -49,7 +49,7 @@ from .shell_state import ShellSession
 from ..net.tls import is_loopback
 from ..transfer.rules import RECEIVER_TYPES, SENDER_TYPES, GetRequest, PutRequest
 from .transfers import GetHandler, PutHandler, RefusedPut, TransferHandler
-from ..net.framed import FramedProtocol
+from ..net.legacy_framed import FramedProtocol
 
 __all__ = ["Server", "ServerConnection", "is_loopback"]
 

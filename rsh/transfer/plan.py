@@ -12,12 +12,12 @@ import os
 from collections.abc import Sequence
 from typing import BinaryIO, cast
 
-from ..errors import ConnectionLost, TransferFailed
+from ..errors import TransferFailed
 from .rules import GetRequest, PutRequest, TransferResult
 from .receive import Receiver
 from .send import PathSource, ProgressCallback, Source, StreamSource
 
-__all__ = ["LocalPath", "Sources", "put_plan", "get_requests", "make_receiver", "checked", "lost"]
+__all__ = ["LocalPath", "Sources", "put_plan", "get_requests", "make_receiver", "checked"]
 
 #: A local file or directory.
 LocalPath = str | os.PathLike[str]
@@ -81,7 +81,3 @@ def checked(result: TransferResult, host: str) -> TransferResult:
         raise TransferFailed(result, host)
     return result
 
-
-def lost(where: str, exc: ConnectionLost) -> ConnectionLost:
-    """The connection-lost error of a transfer, naming the file it was on."""
-    return ConnectionLost(f"{where}: connection lost ({exc})")

@@ -1,0 +1,124 @@
+"""How a client reaches a server, decided once: then open, then authenticate.
+
+``Dial`` holds everything both clients decide before the first byte: the
+token, the server's pin and so whether to speak TLS, the deadline, and how
+an ``OSError`` of connecting becomes the one-line ``ConnectError`` a user
+reads.  The drivers only open the socket their way (blocking or asyncio),
+hand the peer's certificate to ``check_peer``, and pump the handshake.
+"""
+
+from __future__ import annotations
+
+import os
+from ..config import resolve_client_token
+from ..errors import ConnectError, ConnectionLost, RshConnectionError
+from ..net.tls import handshake_failure, silent_server_hint, tls_server_error
+from ..protocol.client import ClientProtocol
+from ..protocol.frames import DEFAULT_MAX_PAYLOAD, TraceHook
+from .known_hosts import ConfirmCallback, ServerPin
+
+__all__ = ["Dial", "connect_error_reason"]
+
+
+def connect_error_reason(exc: OSError) -> str:
+    """A short lower-case reason for a failed connect (``connection refused``)."""
+    import socket
+
+    if isinstance(exc, socket.gaierror):
+        return (exc.strerror or str(exc)).lower()
+    # asyncio's text is "Connect call failed (addr)"; the errno says why.
+    return (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
+
+
+class Dial:
+    """One attempt to reach *host*:*port*: what to trust, how to speak, until when.
+
+    Args:
+        token: None looks where the command line does (``RSH_TOKEN``, then the
+            default token file) and goes without if neither has it.
+        tls: True / False to force TLS on or off; None: TLS unless the host is
+            loopback with no pin for it.
+        fingerprint, known_hosts, accept_new, confirm: the server's pin (see
+            ``rsh.client.known_hosts.ServerPin``).
+
+    Raises:
+        ValueError: *fingerprint* is malformed, or given with ``tls=False``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: str | None,
+        *,
+        timeout: float,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        trace: TraceHook | None = None,
+        tls: bool | None = None,
+        fingerprint: str | None = None,
+        known_hosts: str | os.PathLike[str] | None = None,
+        accept_new: bool = False,
+        confirm: ConfirmCallback | None = None,
+    ) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.where = f"{host}:{port}"
+        self.token = resolve_client_token(None) if token is None else token
+        self.pin = ServerPin(host, port, fingerprint=fingerprint, known_hosts=known_hosts, accept_new=accept_new, confirm=confirm)
+        self.tls = self.pin.wants_tls(tls)
+        self.max_payload = max_payload
+        self.trace = trace
+        #: The server's fingerprint once ``check_peer`` accepted it.
+        self.fingerprint: str | None = None
+
+    def protocol(self) -> ClientProtocol:
+        """A fresh client end for this server."""
+        return ClientProtocol(self.token, self.where, max_payload=self.max_payload, trace=self.trace)
+
+    def check_peer(self, der: bytes) -> bool:
+        """Check the certificate the server presented against the pin, before any protocol byte.
+
+        Returns:
+            True when a person was asked (which may have outlasted the
+            server's authentication deadline): open a fresh connection, now
+            pinned to the fingerprint accepted.
+
+        Raises:
+            HostKeyChanged, UnknownHostKey: the server is not to be trusted.
+        """
+        self.fingerprint = self.pin.check(der)
+        if not self.pin.asked:
+            return False
+        self.pin = ServerPin(self.host, self.port, fingerprint=self.fingerprint)
+        return True
+
+    # -- errors, mapped here once -------------------------------------------
+
+    def open_failed(self, exc: OSError, *, in_tls: bool | None = None) -> ConnectError:
+        """The error for a connect, or its TLS handshake (*in_tls*; None: judge by *exc*), that failed."""
+        if in_tls is None:
+            in_tls = self.tls and not _is_connect_error(exc)
+        if isinstance(exc, TimeoutError):
+            what = "TLS handshake timed out" if in_tls else "timed out"
+            return ConnectError(f"cannot connect to {self.where}: {what} after {self.timeout:g}s")
+        if in_tls:
+            return ConnectError(handshake_failure(self.where, exc))
+        return ConnectError(f"cannot connect to {self.where}: {connect_error_reason(exc)}")
+
+    def handshake_failed(self, exc: RshConnectionError | TimeoutError, conn: ClientProtocol) -> RshConnectionError:
+        """The error for a handshake that timed out or lost the connection."""
+        hint = silent_server_hint(self.tls, conn.hello is not None)
+        if isinstance(exc, (TimeoutError, ConnectError)):
+            return ConnectError(f"{self.where} did not complete the rsh handshake within {self.timeout:g}s{hint}")
+        return ConnectionLost(f"{self.where} closed the connection during the handshake{hint}")
+
+    def speaks_tls_error(self) -> ConnectError:
+        """The error for a plain connection to a server that waits for TLS."""
+        return ConnectError(tls_server_error(self.where))
+
+
+def _is_connect_error(exc: OSError) -> bool:
+    """A failure of the TCP connect itself (refused, unreachable), not of the TLS handshake on it."""
+    import ssl
+
+    return not isinstance(exc, (ssl.SSLError, ConnectionResetError, BrokenPipeError)) and exc.errno is not None
+

@@ -1,0 +1,149 @@
+"""A command wired to local file descriptors, as ``ssh HOST CMD`` is: ``rsh exec``'s loop.
+
+Output goes to the descriptors as it arrives, byte for byte; stdin is read
+only as fast as the server takes it; Ctrl-C is sent on to the command.  This
+is the one loop that is not an ``rsh.client.ops`` operation: it waits on
+stdin and Ctrl-C beside the socket, and streams without keeping anything.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+
+from ..protocol.client import STDIN_CHUNK, Exited, Output
+from ..protocol.connection import NEED_DATA
+from ..protocol.messages import ExecRequest, ExitStatus
+from .pump import OUT_HIGH, SocketPump
+
+__all__ = ["forward"]
+
+
+def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: int, stderr: int) -> ExitStatus:
+    """Run *request* with its output to *stdout* / *stderr* and its input from *stdin* (None: empty).
+
+    In the main thread, the first Ctrl-C (SIGINT) sends INT to the remote
+    command and keeps waiting; a second raises KeyboardInterrupt.
+
+    Raises:
+        BrokenPipeError: *stdout* or *stderr* was closed under us.
+        RemoteError, ConnectionLost, KeyboardInterrupt.
+    """
+    conn = pump.conn
+    conn.start_command(request)
+    fds = {"stdout": stdout, "stderr": stderr}
+    interrupts = _Interrupts()
+    try:
+        while True:
+            while (event := conn.next_event()) is not NEED_DATA:
+                if isinstance(event, Output):
+                    _write_all(fds[event.stream], event.data)
+                elif isinstance(event, Exited):
+                    return event.status
+            pump.check()
+            pump.queue()
+            if pump.out:
+                pump.write()
+            if pump.pending():
+                pump.read()  # decrypted already: poll() would not wake for it
+                continue
+            # Output streaming in: read before waiting, and wait only when
+            # nothing has come (a poll() per read was 3% of a 1 GiB stream).
+            # Anything else to watch (stdin, Ctrl-C, unsent frames) takes the poll.
+            if stdin is None and not pump.out and not interrupts.new() and pump.read():
+                continue
+            stdin = _wait(pump, stdin, interrupts)
+    finally:
+        interrupts.close()
+
+
+def _wait(pump: SocketPump, stdin: int | None, interrupts: _Interrupts) -> int | None:
+    """One poll() over the socket, *stdin* and Ctrl-C; return stdin, or None once it has ended."""
+    conn = pump.conn
+    sock_fd = pump.sock.fileno()
+    poller = select.poll()
+    poller.register(sock_fd, select.POLLIN | (select.POLLOUT if pump.out else 0))
+    if stdin is not None and pump.out_len < OUT_HIGH:
+        poller.register(stdin, select.POLLIN)
+    if interrupts.fd >= 0:
+        poller.register(interrupts.fd, select.POLLIN)
+    for fd, ev in poller.poll():
+        if fd == sock_fd:
+            if ev & select.POLLOUT and pump.out:
+                pump.write()
+            if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                pump.read()
+        elif fd == stdin:
+            try:
+                data = os.read(stdin, STDIN_CHUNK)
+            except OSError:
+                data = b""
+            if data:
+                conn.send_stdin(data)
+            else:
+                conn.close_stdin()
+                stdin = None
+        else:
+            pressed = interrupts.take()
+            if pressed == 1:
+                conn.send_signal("INT")
+            elif pressed > 1:
+                raise KeyboardInterrupt
+    return stdin
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of *data* to *fd*, waiting while a non-blocking one is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
+class _Interrupts:
+    """Ctrl-C while ``forward`` waits: counted, and made to wake its poll().
+
+    Outside the main thread (where Python allows no signal handler) it
+    catches nothing, and ``fd`` is -1.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._seen = 0
+        self.fd = -1
+        try:
+            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:
+            return
+        self.fd, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old_wakeup = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def new(self) -> bool:
+        """True when Ctrl-C was pressed since the last ``take``."""
+        return self.count != self._seen
+
+    def take(self) -> int:
+        """Drain the wake-up pipe; return how many Ctrl-Cs there have been (0 if none new)."""
+        try:
+            os.read(self.fd, 512)
+        except BlockingIOError:
+            pass
+        if self.count == self._seen:
+            return 0
+        self._seen = self.count
+        return self.count
+
+    def close(self) -> None:
+        """Put back the previous SIGINT handling."""
+        if self.fd >= 0:
+            signal.set_wakeup_fd(self._old_wakeup)
+            signal.signal(signal.SIGINT, self._old_handler)
+            os.close(self.fd)
+            os.close(self._w)
+            self.fd = -1

@@ -1,0 +1,319 @@
+"""The client's end of a connection, without I/O: ``ClientProtocol``.
+
+Both clients (``rsh.client.blocking`` over a socket, ``rsh.client.aio`` over
+asyncio) pump bytes through one of these; what is legal when, the
+handshake, and what each frame from the server means live here, once::
+
+    HELLO --hello--> (auth sent) AUTH --auth_ok--> READY     (auth "none": HELLO --hello--> READY)
+    READY --exec-->     RUNNING    --exit, error-->          READY
+    READY --complete--> COMPLETING --completions, error-->   READY
+    READY --put-->      PUTTING    (the client sends files)  READY at end_transfer()
+    READY --get-->      GETTING    (the client receives)     READY at end_transfer()
+
+A transfer's own frames are handed over as they come (``FrameEvent``) to
+``rsh.transfer``'s ``Sender`` or ``Receiver``, which knows their order; the
+table only bounds which types may flow each way.  Every ``error`` frame
+outside a transfer is raised from ``next_event`` as ``RemoteError``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import AuthError, ConnectionLost, ProtocolError, RemoteError
+from . import auth
+from .connection import STAY, Connection, Direction, Event, FrameEvent
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, TraceHook
+from .messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus, remote_error
+
+__all__ = [
+    "STDIN_CHUNK",
+    "ClientState",
+    "ClientProtocol",
+    "Authenticated",
+    "Output",
+    "Exited",
+    "Completions",
+    "exec_request",
+]
+
+# stdin is sent in chunks no larger than output's.
+STDIN_CHUNK = 64 * 1024
+
+
+class ClientState(enum.Enum):
+    HELLO = "waiting for hello"
+    AUTH = "authenticating"
+    READY = "ready"
+    RUNNING = "running a command"
+    COMPLETING = "completing"
+    PUTTING = "sending files"
+    GETTING = "receiving files"
+
+
+# Transfer frames, by who sends them (docs/protocol.md, "Transfers").
+_ENTRY = ("file", "dir", "symlink")
+_BY_SENDER = (*_ENTRY, "resume", "data", "file_end", "error", "end")
+_BY_RECEIVER = ("ready", "ok", "error", "done")
+
+S, R = Direction.SEND, Direction.RECV
+_TRANSITIONS: dict[ClientState, dict[tuple[Direction, str], Any]] = {
+    ClientState.HELLO: {(R, "hello"): STAY, (R, "error"): STAY, (S, "auth"): ClientState.AUTH},
+    ClientState.AUTH: {(R, "auth_ok"): ClientState.READY, (R, "error"): STAY},
+    ClientState.READY: {
+        (S, "exec"): ClientState.RUNNING,
+        (S, "complete"): ClientState.COMPLETING,
+        (S, "put"): ClientState.PUTTING,
+        (S, "get"): ClientState.GETTING,
+        # stdin or a signal racing the command's exit: the server ignores them.
+        (S, "stdin"): STAY,
+        (S, "signal"): STAY,
+        # idle_timeout and the like, just before the server closes.
+        (R, "error"): STAY,
+    },
+    ClientState.RUNNING: {
+        (S, "stdin"): STAY,
+        (S, "signal"): STAY,
+        (R, "stdout"): STAY,
+        (R, "stderr"): STAY,
+        (R, "exit"): ClientState.READY,
+        # The command was refused (busy, spawn_failed, not_allowed): the connection stays usable.
+        (R, "error"): ClientState.READY,
+        # The answer to a completion given up on (a Tab cancelled by the next key).
+        (R, "completions"): STAY,
+    },
+    ClientState.COMPLETING: {
+        # A new request supersedes one given up on; answers carry their id.
+        (S, "complete"): STAY,
+        (S, "exec"): ClientState.RUNNING,
+        (R, "completions"): STAY,
+        (R, "error"): ClientState.READY,
+    },
+    ClientState.PUTTING: {**dict.fromkeys([(S, t) for t in _BY_SENDER], STAY), **dict.fromkeys([(R, t) for t in _BY_RECEIVER], STAY)},
+    ClientState.GETTING: {**dict.fromkeys([(R, t) for t in _BY_SENDER], STAY), **dict.fromkeys([(S, t) for t in _BY_RECEIVER], STAY)},
+}
+del S, R
+
+
+class Authenticated(Event):
+    """The handshake is done; ``info`` is what the server said of itself."""
+
+    __slots__ = ("info",)
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+
+
+class Output(Event):
+    """A chunk of the running command's ``stdout`` or ``stderr``."""
+
+    __slots__ = ("stream", "data")
+
+    def __init__(self, stream: str, data: bytes) -> None:
+        self.stream = stream
+        self.data = data
+
+
+class Exited(Event):
+    """The command has ended: how (``status``)."""
+
+    __slots__ = ("status",)
+
+    def __init__(self, status: ExitStatus) -> None:
+        self.status = status
+
+
+class Completions(Event):
+    """The answer to the latest ``complete`` request."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+
+
+def exec_request(
+    command: str | bytes | Sequence[str],
+    *,
+    stdin: bool = False,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    encoding: str | None = None,
+    session: bool = False,
+) -> ExecRequest:
+    """Build the ``exec`` for *command*, checking it before anything is sent.
+
+    A string is sent as UTF-8 (lone surrogates as the bytes they stand for),
+    bytes as they are, and a list of words, as ``subprocess.run`` takes
+    them, quoted for the shell so each word arrives as one argument.
+
+    Raises:
+        TypeError: *command* is none of those.
+        ValueError: it is empty.
+    """
+    if isinstance(command, (list, tuple)) and all(isinstance(w, str) for w in command):
+        import shlex  # here: `rsh exec` sends a string, and need not load it
+
+        command = shlex.join(command)
+    if isinstance(command, str):
+        raw = command.encode("utf-8", "surrogateescape")
+    elif isinstance(command, (bytes, bytearray, memoryview)):
+        raw = bytes(command)
+    else:
+        raise TypeError(f"command must be a str, bytes or a list of str, not {type(command).__name__}")
+    if not raw.strip():
+        raise ValueError("the command is empty")
+    if b"\0" in raw:
+        raise ValueError("the command contains a NUL byte, which no shell can be given")
+    return ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding, session)
+
+
+class ClientProtocol(Connection):
+    """The client's end: the handshake, then one command, completion or transfer at a time.
+
+    Args:
+        token: the shared secret (None: the server must need none).
+        where: ``HOST:PORT``, as messages name the server.
+        max_payload, trace: as for ``Connection``.
+    """
+
+    TRANSITIONS = _TRANSITIONS
+
+    def __init__(self, token: str | None, where: str, *, max_payload: int = DEFAULT_MAX_PAYLOAD, trace: TraceHook | None = None) -> None:
+        super().__init__(ClientState.HELLO, max_payload=max_payload, trace=trace)
+        self.token = token
+        self.where = where
+        #: The server's ``hello``, once it came.
+        self.hello: Frame | None = None
+        #: What the server said of itself: hello's fields, and once
+        #: authenticated who and where commands run (user, host, home).
+        self.info: dict[str, Any] = {}
+        self._client_nonce = ""
+        self._complete_id = 0
+
+    # -- requests -----------------------------------------------------------
+
+    def start_command(self, request: ExecRequest) -> None:
+        """Send the ``exec`` for *request* (see ``exec_request``)."""
+        self.send("exec", request.to_fields(), request.command)
+
+    def send_stdin(self, data: bytes | memoryview) -> None:
+        """Send *data* to the command's stdin, in chunks of at most ``STDIN_CHUNK``."""
+        view = memoryview(data)
+        for i in range(0, len(view), STDIN_CHUNK):
+            self.send("stdin", None, bytes(view[i : i + STDIN_CHUNK]))
+
+    def close_stdin(self) -> None:
+        """Send end of input to the command."""
+        self.send("stdin", {"eof": True})
+
+    def send_signal(self, name: str) -> None:
+        """Ask the server to send signal *name* (INT, TERM, KILL, HUP, QUIT) to the command's group.
+
+        Raises:
+            ValueError: no such signal.
+        """
+        if name not in SIGNALS:
+            raise ValueError(f"unknown signal {name!r}; one of {', '.join(SIGNALS)}")
+        self.send("signal", {"signal": name})
+
+    def request_completions(self, kind: str, prefix: str) -> None:
+        """Ask for completions of *prefix* (``kind``: ``"command"`` or ``"path"``)."""
+        self._complete_id += 1
+        self.send("complete", {"id": self._complete_id, "kind": kind, "prefix": prefix})
+
+    def start_transfer(self, type: str, fields: dict[str, Any]) -> None:
+        """Send a ``put`` or ``get`` request; its frames then come as ``FrameEvent``."""
+        self.send(type, fields)
+
+    def end_transfer(self) -> None:
+        """The transfer's ``Sender`` or ``Receiver`` says it is over: back to READY."""
+        if self.state in (ClientState.PUTTING, ClientState.GETTING):
+            self.state = ClientState.READY
+
+    @property
+    def busy(self) -> bool:
+        """A command or transfer is under way (a completion given up on does not count)."""
+        return self.state in (ClientState.RUNNING, ClientState.PUTTING, ClientState.GETTING)
+
+    # -- frames in ----------------------------------------------------------
+
+    def _on_frame(self, frame: Frame) -> Event | None:
+        type_ = frame.type
+        state = self.state
+        if type_ == "stdout" or type_ == "stderr":
+            return Output(type_, frame.payload)
+        if state is ClientState.PUTTING or state is ClientState.GETTING:
+            return FrameEvent(frame)
+        if type_ == "exit":
+            return Exited(ExitStatus.from_frame(frame))
+        if type_ == "error":
+            raise self._error(frame)
+        if type_ == "completions":
+            items = frame.get("items")
+            if state is not ClientState.COMPLETING or frame.get("id") != self._complete_id:
+                return None  # stale: a request given up on
+            self.state = ClientState.READY
+            return Completions([i for i in items if isinstance(i, str)] if isinstance(items, list) else [])
+        if type_ == "hello":
+            return self._on_hello(frame)
+        assert type_ == "auth_ok"
+        return self._on_auth_ok(frame)
+
+    def _error(self, frame: Frame) -> Exception:
+        error = remote_error(frame)
+        if self.state is ClientState.HELLO and error.code == "access_denied":
+            return RemoteError(f"{self.where} refused the connection: {error.message}", code=error.code)
+        if self.state is ClientState.AUTH and error.code == "auth_failed":
+            return AuthError(f"{self.where}: authentication failed (wrong token)")
+        return error
+
+    def _on_hello(self, frame: Frame) -> Event | None:
+        where = self.where
+        if self.hello is not None:
+            raise ProtocolError(f"{where} sent a second hello", code="unexpected_frame")
+        if frame.get("version") != PROTOCOL_VERSION:
+            raise ProtocolError(f"{where} speaks protocol version {frame.get('version')!r}, not {PROTOCOL_VERSION}", code="version")
+        self.hello = frame
+        self.info = {k: v for k, v in frame.fields.items() if k != "nonce"}
+        if frame.get("auth") == "none":
+            self.state = ClientState.READY
+            return Authenticated(self.info)
+        nonce = frame.get("nonce")
+        if not isinstance(nonce, str):
+            raise ProtocolError(f"{where} sent a hello without a nonce", code="bad_field")
+        if self.token is None:
+            raise AuthError(f"{where} requires a token and none was found (give one with --token-file or token=, or set RSH_TOKEN)")
+        self._client_nonce = auth.new_nonce()
+        self.send("auth", {"nonce": self._client_nonce, "mac": auth.client_mac(self.token, nonce, self._client_nonce)})
+        return None
+
+    def _on_auth_ok(self, frame: Frame) -> Event:
+        assert self.hello is not None and self.token is not None
+        expected = auth.server_mac(self.token, self.hello.get("nonce"), self._client_nonce)
+        if not auth.macs_equal(frame.get("mac"), expected):
+            raise AuthError(f"{self.where} could not prove it knows the token: not the server you think it is")
+        self.info.update((k, v) for k, v in frame.fields.items() if k != "mac")
+        return Authenticated(self.info)
+
+    def _move(self, direction: Direction, type: str) -> None:
+        if direction is Direction.RECV and self.state in (ClientState.HELLO, ClientState.AUTH):
+            expected = "hello" if self.state is ClientState.HELLO else "auth_ok"
+            if type not in (expected, "error"):
+                what = "instead of hello: not an rsh server?" if expected == "hello" else "instead of auth_ok"
+                raise ProtocolError(f"{self.where} sent {type!r} {what}", code="unexpected_frame")
+        super()._move(direction, type)
+
+    def _eof_message(self) -> str:
+        return "connection closed by server"
+
+    def _framing_error(self, exc: ProtocolError) -> Exception:
+        if exc.code == "truncated":
+            # The server went away mid-frame (a crash, a cut cable): a lost
+            # connection, not a server speaking nonsense.
+            return ConnectionLost("connection closed by server in the middle of a frame")
+        return ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
+
