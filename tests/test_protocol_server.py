@@ -323,7 +323,8 @@ def test_a_frame_out_of_place_is_an_unexpected_frame(state: ServerState, type: s
     with pytest.raises(ProtocolError) as info:
         proto.next_event()
     assert info.value.code == "unexpected_frame"
-    assert f"while {state.value}" in str(info.value)
+    # A refused put is RECEIVING on the wire: the message does not name the internal state.
+    assert f"while {'receiving' if state is ServerState.DISCARDING else state.value}" in str(info.value)
 
 
 def test_what_each_state_accepts_is_what_docs_protocol_md_lists() -> None:
@@ -392,10 +393,21 @@ def test_the_client_may_hang_up_in_any_state() -> None:
 
 def test_hanging_up_in_the_middle_of_a_frame_is_truncated() -> None:
     proto = ready()
+    proto.receive_data(exec_frame()[:-2])
+    proto.receive_data(b"")
     with pytest.raises(ProtocolError) as info:
-        proto.receive_data(exec_frame()[:-2])
-        proto.receive_data(b"")
+        proto.next_event()
     assert info.value.code == "truncated"
+
+
+def test_a_broken_stream_is_raised_after_the_frames_that_came_before_it() -> None:
+    proto = ready()
+    proto.receive_data(encode_frame("complete", {"kind": "path", "prefix": "", "id": 1}))
+    proto.receive_data(b"\xff\xff\xff\xff")
+    assert proto.next_event() == CompleteRequested("path", "", 1)
+    with pytest.raises(ProtocolError) as info:
+        proto.next_event()
+    assert info.value.code == "header_too_large"
 
 
 def test_bytes_are_counted_both_ways() -> None:

@@ -222,7 +222,7 @@ def test_no_descriptors_leak_across_many_commands(own_server: ServerProcess) -> 
 
 
 def test_commands_inherit_no_descriptor_of_the_servers(server: ServerProcess) -> None:
-    # The server spawns with close_fds off (rsh.server.process): every descriptor
+    # The server spawns with close_fds off (rsh.server.spawn): every descriptor
     # it holds must be close-on-exec, or a command would get its sockets.
     with rsh.connect(server.host, server.port, token=server.token) as c:
         for command, cwd in (("ls /proc/$$/fd", None), ("ls /proc/$$/fd", "/tmp"), ("echo x | ls /proc/$$/fd", None)):
@@ -246,7 +246,7 @@ def test_nul_in_a_command_is_refused_and_the_connection_survives(server: ServerP
 async def test_private_server_remembers_only_groups_with_something_left() -> None:
     # The prompt's own server ends what its commands left running when it
     # closes, so it keeps their process groups, but not one per command for ever.
-    from rsh.server.connection import Server
+    from rsh.server.listener import Server
 
     server = Server("127.0.0.1", 0, "t" * 32, kill_leftovers=True)
     await server.start()

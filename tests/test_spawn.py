@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from rsh.server import process
-from rsh.server.process import SCRIPT_FD, SHELL, _spawn
+from rsh.server import process, spawn
+from rsh.server.spawn import SCRIPT_FD, SHELL, _spawn
 
 # pid, process group, session and ignored signals, as the command sees them.
 REPORT = b'read pid comm state ppid pgrp sid rest < /proc/$$/stat; echo "$pid $pgrp $sid $(grep SigIgn /proc/$$/status | cut -f2)"; pwd; cat'
@@ -26,7 +26,7 @@ REPORT = b'read pid comm state ppid pgrp sid rest < /proc/$$/stat; echo "$pid $p
 
 @pytest.fixture(params=[True, False], ids=["terminal", "no-terminal"])
 def terminal(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
-    monkeypatch.setattr(process, "_TERMINAL", request.param)
+    monkeypatch.setattr(spawn, "_TERMINAL", request.param)
     yield request.param
 
 
@@ -64,17 +64,17 @@ def check(result: tuple[int, int, int, str, str, str], terminal: bool, cwd: str)
 
 
 def script_fd(script: bytes) -> dict[int, int]:
-    return {SCRIPT_FD: process._script_file(script)}
+    return {SCRIPT_FD: spawn._script_file(script)}
 
 
-@pytest.mark.skipif(process._fork_exec is None, reason="this Python's fork_exec is not used")
+@pytest.mark.skipif(spawn._fork_exec is None, reason="this Python's fork_exec is not used")
 def test_plain_command_through_fork_exec(terminal: bool, tmp_path: Path) -> None:
     check(run([SHELL, "-c", REPORT], str(tmp_path)), terminal, str(tmp_path))
 
 
 def test_plain_command_without_fork_exec(terminal: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Pythons whose fork_exec is not known: posix_spawn from here, Popen elsewhere.
-    monkeypatch.setattr(process, "_fork_exec", None)
+    monkeypatch.setattr(spawn, "_fork_exec", None)
     check(run([SHELL, "-c", REPORT], os.getcwd()), terminal, os.getcwd())
     check(run([SHELL, "-c", REPORT], str(tmp_path)), terminal, str(tmp_path))
 
@@ -98,8 +98,8 @@ def test_placed_descriptor_elsewhere_through_popen(terminal: bool, tmp_path: Pat
 @pytest.mark.parametrize("no_fork_exec", [False, True])
 def test_missing_directory_or_shell_is_an_oserror_naming_it(no_fork_exec: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if no_fork_exec:
-        monkeypatch.setattr(process, "_fork_exec", None)
-    process._devnull()  # opened once and kept, by design
+        monkeypatch.setattr(spawn, "_fork_exec", None)
+    spawn._devnull()  # opened once and kept, by design
     before = set(os.listdir("/proc/self/fd"))
     with pytest.raises(FileNotFoundError) as info:
         _spawn([SHELL, "-c", "true"], env={}, cwd="/nonexistent/dir", stdin=True, extra_fds={})
@@ -130,7 +130,7 @@ async def test_commands_finished_by_start_or_by_the_loop_give_the_same_results(l
     import asyncio
 
     import rsh
-    from rsh.server.connection import Server
+    from rsh.server.listener import Server
 
     if loop_fd == "unknown":
         monkeypatch.setattr(process, "_loop_fd", lambda loop: -1)

@@ -13,15 +13,14 @@ hands its driver (``rsh.server.connection``) typed events::
                                        \\--refused--> READY
     any state --close (timeout, failed auth, protocol error)--> CLOSED
 
-Every move, including the ones that are the server's own decisions rather
-than frames (``REJECT``, ``REFUSE``, ``CLOSE``, ``NO_AUTH``: a name in angle
-brackets is never a frame type), is a row of ``TRANSITIONS``; a frame that has
-no row in the current state raises ``ProtocolError("unexpected_frame")``
-from ``next_event``.  What is left to the driver is what needs a clock or
-the system: the delay before ``auth_failed``, the deadlines, whether a
-command may run (and running it), and a transfer's file work: a ``put`` or
-``get`` request's fields are checked by ``rsh.transfer.rules``, a layer
-above this one, so its event carries the frame as it came.
+Every move, the server's own decisions too (``REJECT``, ``REFUSE``,
+``CLOSE``, ``NO_AUTH``: names in angle brackets, never frame types), is a
+row of ``SERVER_TRANSITIONS``; a frame with no row in the current state
+raises ``ProtocolError("unexpected_frame")`` from ``next_event``.  Left to
+the driver is what needs a clock or the system: the delay before
+``auth_failed``, the deadlines, whether a command may run and running it, a
+transfer's file work (``rsh.transfer.rules``, a layer above, checks a put's
+or get's fields: its event carries the frame as it came).
 
 docs/protocol.md ("The conversation") is the authority; its table of states
 is this one, with DISCARDING written as "RECEIVING, dropped up to end".
@@ -40,23 +39,10 @@ from .frames import DEFAULT_MAX_PAYLOAD, MESSAGE_TYPES, Frame, TraceHook
 from .messages import PROTOCOL_VERSION, SIGNALS, TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest
 
 __all__ = [
-    "ServerState",
-    "ServerProtocol",
-    "Authenticated",
-    "AuthRejected",
-    "ExecRequested",
-    "StdinReceived",
-    "SignalRequested",
-    "CompleteRequested",
-    "PutRequested",
-    "GetRequested",
-    "FrameEvent",
-    "NO_AUTH",
-    "REJECT",
-    "REFUSE",
-    "CLOSE",
-    "AUTH_FAILED_MESSAGE",
-]
+    "ServerState", "ServerProtocol", "SERVER_TRANSITIONS", "NO_AUTH", "REJECT", "REFUSE", "CLOSE", "AUTH_FAILED_MESSAGE",
+    "Authenticated", "AuthRejected", "ExecRequested", "StdinReceived", "SignalRequested", "CompleteRequested",
+    "PutRequested", "GetRequested", "FrameEvent",
+]  # fmt: skip
 
 
 class ServerState(enum.Enum):
@@ -94,68 +80,48 @@ _ALL_RECEIVED = {(R, t): STAY for t in MESSAGE_TYPES}
 _CLOSE = {(S, CLOSE): ServerState.CLOSED}
 
 #: state -> (direction, frame type or decision) -> next state.
+# fmt: off
 SERVER_TRANSITIONS: Transitions = {
     ServerState.AUTH: {
-        (S, "hello"): STAY,
-        (R, "auth"): STAY,  # checked at once: auth_ok or REJECT follows
-        (S, "auth_ok"): ServerState.READY,
-        (S, NO_AUTH): ServerState.READY,
-        (S, REJECT): ServerState.REJECTED,
-        **_CLOSE,
+        (S, "hello"): STAY, (R, "auth"): STAY,  # checked at once: auth_ok or REJECT follows
+        (S, "auth_ok"): ServerState.READY, (S, NO_AUTH): ServerState.READY, (S, REJECT): ServerState.REJECTED, **_CLOSE,
     },
     # Nothing is read meanwhile (the driver pauses reading); whatever had
     # already arrived is dropped unanswered.
     ServerState.REJECTED: {**_ALL_RECEIVED, **_CLOSE},
     ServerState.READY: {
-        (R, "exec"): ServerState.RUNNING,
-        (R, "complete"): STAY,
-        (S, "completions"): STAY,
-        (R, "put"): ServerState.RECEIVING,
-        (R, "get"): ServerState.SENDING,
+        (R, "exec"): ServerState.RUNNING, (R, "put"): ServerState.RECEIVING, (R, "get"): ServerState.SENDING,
+        (R, "complete"): STAY, (S, "completions"): STAY,
         # stdin or signal racing the exit of the command they were meant for.
-        (R, "stdin"): STAY,
-        (R, "signal"): STAY,
+        (R, "stdin"): STAY, (R, "signal"): STAY,
         # A refusal (busy, not_allowed, spawn_failed): the connection stays usable.
-        (S, "error"): STAY,
-        **_CLOSE,
+        (S, "error"): STAY, **_CLOSE,
     },
     ServerState.RUNNING: {
-        (R, "stdin"): STAY,
-        (R, "signal"): STAY,
-        (S, "stdout"): STAY,
-        (S, "stderr"): STAY,
-        (S, "exit"): ServerState.READY,
-        (S, REFUSE): ServerState.READY,
-        **_CLOSE,
+        (R, "stdin"): STAY, (R, "signal"): STAY, (S, "stdout"): STAY, (S, "stderr"): STAY,
+        (S, "exit"): ServerState.READY, (S, REFUSE): ServerState.READY, **_CLOSE,
     },
     # One transfer at a time, never beside a command: the transfer's own
     # frames, and nothing else, until it is over.
     ServerState.RECEIVING: {
-        **{(R, t): STAY for t in TRANSFER_SENDER_TYPES},
-        **{(S, t): STAY for t in TRANSFER_RECEIVER_TYPES},
-        (S, "done"): ServerState.READY,
-        (S, REFUSE): ServerState.DISCARDING,
-        **_CLOSE,
+        **{(R, t): STAY for t in TRANSFER_SENDER_TYPES}, **{(S, t): STAY for t in TRANSFER_RECEIVER_TYPES},
+        (S, "done"): ServerState.READY, (S, REFUSE): ServerState.DISCARDING, **_CLOSE,
     },
     # The client sends entries behind its put without waiting for an answer,
     # so they may be on their way when the refusal arrives.
     ServerState.DISCARDING: {
-        **{(R, t): STAY for t in TRANSFER_SENDER_TYPES},
-        (R, "end"): ServerState.READY,
-        (S, "error"): STAY,  # the refusal itself
-        **_CLOSE,
+        **{(R, t): STAY for t in TRANSFER_SENDER_TYPES}, (R, "end"): ServerState.READY,
+        (S, "error"): STAY, **_CLOSE,  # the error is the refusal itself
     },
     ServerState.SENDING: {
-        **{(R, t): STAY for t in TRANSFER_RECEIVER_TYPES},
-        (R, "done"): ServerState.READY,
-        **{(S, t): STAY for t in TRANSFER_SENDER_TYPES},
-        (S, REFUSE): ServerState.READY,
-        **_CLOSE,
+        **{(R, t): STAY for t in TRANSFER_RECEIVER_TYPES}, **{(S, t): STAY for t in TRANSFER_SENDER_TYPES},
+        (R, "done"): ServerState.READY, (S, REFUSE): ServerState.READY, **_CLOSE,
     },
     # Whatever the client still sends is dropped; the error saying why the
     # connection ended is the last frame out.
     ServerState.CLOSED: {**_ALL_RECEIVED, (S, "error"): STAY, (S, CLOSE): STAY},
 }
+# fmt: on
 del S, R
 
 # States whose received frames are dropped without an event.
@@ -348,6 +314,10 @@ class ServerProtocol(Connection):
     def fail_auth(self) -> None:
         """Tell a REJECTED client its ``auth`` failed, and end the connection."""
         self.close("auth_failed", AUTH_FAILED_MESSAGE)
+
+    def _state_name(self) -> str:
+        # On the wire a refused put is RECEIVING too (docs/protocol.md): error messages say so.
+        return "receiving" if self.state is ServerState.DISCARDING else str(self.state.value)
 
     def close(self, code: str | None = None, message: str = "") -> None:
         """End the connection, after an ``error`` frame saying why when *code* is given.

@@ -12,10 +12,8 @@ MaxStartups) and ncat (``--allow``, ``--deny``, ``--max-conns``):
 - ``Slot`` is one admitted connection's claim on the limits: its
   authentication deadline, its place among the not-yet-authenticated, and
   its audit record.
-- ``Guard`` holds them for one server, with the command policy
-  (``rsh.server.policy``) and the audit log (``rsh.server.audit``);
-  ``rsh.server.connection`` calls into it at a handful of points and knows
-  nothing of the rules themselves.
+- ``Guard`` holds them for one server, with the command policy (``rsh.server.policy``)
+  and the audit log (``rsh.server.audit``); connections know nothing of the rules.
 """
 
 from __future__ import annotations
@@ -76,8 +74,8 @@ class AccessList:
     def _network(text: str) -> Network:
         try:
             net = ipaddress.ip_network(text.strip(), strict=False)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an IP address or CIDR range (like 192.0.2.0/24 or 2001:db8::/32)") from None
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not an IP address or CIDR range (like 192.0.2.0/24 or 2001:db8::/32)") from exc
         if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None and net.prefixlen >= 96:
             # ::ffff:a.b.c.d/n means the IPv4 range; peers are compared as IPv4.
             return ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")

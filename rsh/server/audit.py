@@ -36,7 +36,7 @@ class AuditLog:
     ``event`` and ``conn`` (the connection's number in this server's life),
     and never any part of the token.  ``docs/protocol.md`` lists the fields.
 
-    Other record kinds go through ``ServerConnection.audit(event, **fields)``
+    Other record kinds go through ``Link.audit(event, **fields)`` (``rsh.server.link``)
     (file transfers: ``event="put"``/``"get"`` with ``path``, ``size`` and
     ``sha256``), which fills in time, connection, peer and user.
 

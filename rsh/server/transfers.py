@@ -1,13 +1,15 @@
-"""The server's half of ``put`` and ``get``: drive a Receiver or a Sender from a connection.
+"""The server's half of ``put`` and ``get``: drive a Receiver or a Sender over a connection's ``Link``.
 
 ``ServerConnection`` hands every frame of a transfer to the handler made
 for it (``PutHandler`` while the client sends, ``GetHandler`` while it
-receives) and asks ``finished`` after each; the handlers send their own
-frames.  The file work is in ``rsh.transfer.receive`` and ``rsh.transfer.send``;
-what is here is only the asyncio side of it: back-pressure (stop producing
-data while the transport's buffer is full, go on at ``write_resumed``), a
-fair share of the loop for other connections, and resume hashing (which may
-read a whole file) in a worker thread.
+receives); the handlers send their own frames, and the connection's
+protocol state says when the transfer is over (READY again).  A refused
+``put`` needs no handler: the protocol drops its frames.  The file work is
+in ``rsh.transfer.receive`` and ``rsh.transfer.send``; what is here is only
+the asyncio side of it: back-pressure (stop producing data while the
+client is not reading, go on at ``write_resumed``), a fair share of the
+loop for other connections, and resume hashing (which may read a whole
+file) in a worker thread.
 
 File reads and writes happen on the loop thread: each is one chunk to or
 from the page cache, cheaper than handing it to a thread and back.
@@ -18,17 +20,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from ..protocol.frames import Frame
-from ..transfer.rules import GetRequest, PutRequest
 from ..transfer.receive import Receiver
+from ..transfer.rules import GetRequest, PutRequest
 from ..transfer.send import PathSource, PrefixHash, Sender
+from .link import Link
 
-if TYPE_CHECKING:
-    from .connection import ServerConnection
-
-__all__ = ["PutHandler", "GetHandler", "RefusedPut", "TransferHandler", "server_path"]
+__all__ = ["PutHandler", "GetHandler", "TransferHandler", "server_path"]
 
 # Frames a sending connection writes per turn of the loop before letting
 # other connections run: 8 data frames are 2 MiB.
@@ -53,8 +53,8 @@ def server_path(home: str, cwd: str | None, path: str) -> tuple[str, str]:
 class _TransferAudit:
     """One audit record per file moved: its path, size and checksum (see rsh.server.audit.AuditLog)."""
 
-    def __init__(self, conn: ServerConnection, event: str, target: str) -> None:
-        self.conn, self.event, self.target = conn, event, target
+    def __init__(self, link: Link, event: str, target: str) -> None:
+        self.link, self.event, self.target = link, event, target
         self.path: object = None
         self.started = time.time()
 
@@ -63,23 +63,34 @@ class _TransferAudit:
         if type == "file" and fields:
             self.path, self.started = fields.get("path"), time.time()
         elif type == "file_end" and fields and "sha256" in fields:
-            self.conn.audit(self.event, started=self.started, target=self.target, path=self.path, size=fields.get("length"), sha256=fields.get("sha256"))
+            self.link.audit(self.event, started=self.started, target=self.target, path=self.path, size=fields.get("length"), sha256=fields.get("sha256"))
 
 
-class PutHandler:
-    """The client is sending: receive into the server's filesystem."""
+class _Handler:
+    """What both handlers share.
 
-    def __init__(self, conn: ServerConnection, request: PutRequest) -> None:
-        self.conn = conn
-        base, path = server_path(conn.config.home, request.cwd, request.path)
-        self.receiver = Receiver(base, path, into=request.into, resume=request.resume, display=request.path)
+    Args:
+        link: the connection.
+        home: the server user's home directory (see ``server_path``).
+        request: the client's ``put`` or ``get``.
+    """
+
+    def __init__(self, link: Link, home: str, request: PutRequest | GetRequest, event: str) -> None:
+        self.link = link
+        #: The request's path on this server, and what it is relative to.
+        self.base, self.path = server_path(home, request.cwd, request.path)
+        # Set when the connection is gone: a worker thread's hash may still come back.
+        self._aborted = False
+        self._audit = _TransferAudit(link, event, request.path)
+
+
+class PutHandler(_Handler):
+    """The client is sending: receive into the server's filesystem (arguments as ``_Handler``'s)."""
+
+    def __init__(self, link: Link, home: str, request: PutRequest) -> None:
+        super().__init__(link, home, request, "put")
+        self.receiver = Receiver(self.base, self.path, into=request.into, resume=request.resume, display=request.path)
         self._paused = False
-        self._audit = _TransferAudit(conn, "put", request.path)
-
-    @property
-    def finished(self) -> bool:
-        """True once ``done`` has been sent."""
-        return self.receiver.finished
 
     def on_frame(self, frame: Frame) -> None:
         """Take a frame from the client (raises ``ProtocolError`` if it breaks the rules)."""
@@ -93,48 +104,42 @@ class PutHandler:
             future.add_done_callback(self._hashed)
 
     def _hashed(self, future: asyncio.Future[PrefixHash]) -> None:
-        if self.conn.transfer is not self:
+        if self._aborted:
             return  # the connection went away meanwhile
         outcome = None if future.cancelled() or future.exception() else future.result()
         self._send(self.receiver.hash_done(outcome))
 
     def _send(self, frames: list[Frame]) -> None:
-        conn = self.conn
+        link = self.link
         for out in frames:
-            conn.send(out.type, out.fields, out.payload)
+            link.send(out.type, out.fields, out.payload)
         # (Never after `done`: the connection must be READY and reading.)
-        if conn.writing_paused and not self._paused and not self.receiver.finished and conn.transport is not None:
+        if link.output_paused and not self._paused and not self.receiver.finished:
             # A client that sends entries but never reads our replies: stop
             # taking its frames rather than queue replies without end.
-            conn.transport.pause_reading()
+            link.pause_input()
             self._paused = True
 
     def write_resumed(self) -> None:
         """The client reads its replies again: take its frames again."""
-        if self._paused and self.conn.transport is not None and not self.conn.closed:
-            self.conn.transport.resume_reading()
+        if self._paused:
+            self.link.resume_input()
         self._paused = False
 
     def abort(self) -> None:
         """The connection is gone: remove the temporary file (keep a resumable partial)."""
+        self._aborted = True
         self.receiver.abort(interrupted=True)
 
 
-class GetHandler:
-    """The client is receiving: send from the server's filesystem."""
+class GetHandler(_Handler):
+    """The client is receiving: send from the server's filesystem (arguments as ``_Handler``'s)."""
 
-    def __init__(self, conn: ServerConnection, request: GetRequest) -> None:
-        self.conn = conn
-        base, path = server_path(conn.config.home, request.cwd, request.path)
-        self.sender = Sender(PathSource(base, path, recursive=request.recursive, display=request.path))
+    def __init__(self, link: Link, home: str, request: GetRequest) -> None:
+        super().__init__(link, home, request, "get")
+        self.sender = Sender(PathSource(self.base, self.path, recursive=request.recursive, display=request.path))
         self._scheduled = False
         self._hashing = False
-        self._audit = _TransferAudit(conn, "get", request.path)
-
-    @property
-    def finished(self) -> bool:
-        """True once the client has said ``done``."""
-        return self.sender.finished
 
     def start(self) -> None:
         """Send the first frames."""
@@ -155,9 +160,9 @@ class GetHandler:
     def pump(self) -> None:
         """Send what the sender has, until the transport is full or it must wait for a reply."""
         self._scheduled = False
-        conn, sender = self.conn, self.sender
+        link, sender = self.link, self.sender
         for _ in range(PUMP_BATCH):
-            if conn.closed or conn.writing_paused or self._hashing:
+            if self._aborted or link.output_paused or self._hashing:
                 return
             if sender.pending_hash:
                 self._hashing = True
@@ -167,7 +172,7 @@ class GetHandler:
             out = sender.next_frame()
             if out is None:
                 return
-            conn.send(out.type, out.fields, out.payload)
+            link.send(out.type, out.fields, out.payload)
             self._audit.observe(out.type, out.fields)
         if not self._scheduled:
             # More to send: yield to other connections, then go on.
@@ -176,37 +181,15 @@ class GetHandler:
 
     def _hashed(self, future: asyncio.Future[PrefixHash]) -> None:
         self._hashing = False
-        if self.conn.transfer is not self:
+        if self._aborted:
             return
         self.sender.hash_done(None if future.cancelled() or future.exception() else future.result())
         self.pump()
 
     def abort(self) -> None:
         """The connection is gone: close the files being read."""
+        self._aborted = True
         self.sender.close()
 
 
-class RefusedPut:
-    """A ``put`` refused at the request: drop what the client sent behind it, up to its ``end``.
-
-    The client does not wait for an answer to ``put`` before its first
-    entries, so they are on their way when it learns of the refusal; it
-    then ends the transfer with ``end`` and nothing is answered.
-    """
-
-    def __init__(self) -> None:
-        self.finished = False
-
-    def on_frame(self, frame: Frame) -> None:
-        """Drop one of the client's frames; ``end`` is the last."""
-        if frame.type == "end":
-            self.finished = True
-
-    def write_resumed(self) -> None:
-        """Nothing is sent, so nothing waits for the client to read."""
-
-    def abort(self) -> None:
-        """Nothing was opened."""
-
-
-TransferHandler = PutHandler | GetHandler | RefusedPut
+TransferHandler = PutHandler | GetHandler
