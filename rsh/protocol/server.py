@@ -61,6 +61,10 @@ class ServerState(enum.Enum):
     SENDING = "sending"
     CLOSED = "closed"
 
+    # Members are singletons: hash them by identity, in C.  Enum's own hash
+    # is a Python call, and the table looks the state up on every frame.
+    __hash__ = object.__hash__
+
 
 # The server's own decisions, moves of the table that are not frames.
 #: A server without a token lets in every connection it admitted.
