@@ -198,12 +198,13 @@ def test_exec_does_not_import_prompt_toolkit(tmp_path: Path) -> None:
 def test_start_up_loads_only_what_the_command_needs(server: ServerProcess, tmp_path: Path) -> None:
     # Start-up time is most of a short `rsh exec`: it loads neither file
     # transfers nor asyncio, nor (on plain TCP) ssl, nor dataclasses and the
-    # inspect they bring, and `import rsh` alone loads no client.
+    # inspect they bring, nor the other subcommands' server or prompt, and
+    # `import rsh` alone loads no client.
     heavy = "('asyncio', 'ssl', 'dataclasses', 'inspect', 'secrets', 'shlex', 'rsh.results')"
     code = (
         "import sys, runpy; sys.argv = ['rsh', 'exec', '--token-file', sys.argv[1], sys.argv[2], '--', 'true']\n"
         "try:\n    runpy.run_module('rsh', run_name='__main__')\n"
-        f"except SystemExit as exc:\n    print(exc.code, sorted(m for m in sys.modules if m.startswith('rsh.transfer') or m in {heavy}))"
+        f"except SystemExit as exc:\n    print(exc.code, sorted(m for m in sys.modules if m.startswith(('rsh.transfer', 'rsh.server', 'rsh.prompt')) or m in {heavy}))"
     )
     r = subprocess.run([sys.executable, "-c", code, str(server.token_file), server.address], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"0 []\n", r.stderr
