@@ -14,7 +14,8 @@ from rsh.errors import HostKeyChanged, UnknownHostKey
 from rsh.server.guard import AUDIT_FLUSH_COUNT, AUDIT_FLUSH_DELAY, AccessList, AuditLog, CommandPolicy, CommandRefused, Limits, compile_pattern, peer_address
 from rsh.client.known_hosts import KnownHosts, ServerPin, host_address
 from rsh.protocol.messages import ExecRequest
-from rsh.cli.options import UsageError, serve_guard
+from rsh.cli.options import UsageError
+from rsh.cli.serve import serve_guard
 from rsh.net.tls import fingerprint, parse_fingerprint
 
 # -- --allow-command patterns -----------------------------------------------------------
