@@ -1,4 +1,10 @@
-"""Shared fixtures: real rsh servers in subprocesses on 127.0.0.1, free ports."""
+"""Shared fixtures: real rsh servers in subprocesses on 127.0.0.1, free ports.
+
+Every server comes from a ``ServerFactory``: the test's own through the
+``make_server`` fixture (``own_server`` is its plainest), the shared
+session-wide ``server`` and ``tls_server`` through one of session scope.
+Each factory stops what it started.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +133,37 @@ def start_server(tmp: Path, *extra: str, wrap: Sequence[str] = (), env_extra: di
     return server
 
 
+@dataclass
+class Invoked:
+    """What an in-process ``main(argv)`` did: its exit status and what it printed."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Invoked]:
+    """``invoke(*argv)`` runs ``rsh.cli.main.main(argv)`` in this process, as ``rsh_env(tmp_path)`` would.
+
+    For what needs no process of its own (parsing, usage errors, exit
+    statuses), as click's and httpx's ``CliRunner().invoke`` do.
+    """
+    from rsh.cli.main import main
+
+    monkeypatch.setenv("RSH_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("RSH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("RSH_TOKEN", raising=False)
+
+    def run(*argv: str) -> Invoked:
+        capsys.readouterr()  # what came before is not this call's
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return Invoked(code, out, err)
+
+    return run
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Keep the tests' own clients off the user's config (token, known_hosts) and history."""
@@ -145,47 +182,18 @@ def private_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
                 os.environ[k] = v
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One authenticated server shared by the tests that only need one."""
-    s = start_server(tmp_path_factory.mktemp("server"))
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture(scope="session")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One authenticated TLS server on loopback (``--tls``) shared by the tests that only need one."""
-    s = start_server(tmp_path_factory.mktemp("tls-server"), "--tls")
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server for one test alone."""
-    s = start_server(tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return _exists(os.kill, pid)
 
 
 def group_alive(pgid: int) -> bool:
+    return _exists(os.killpg, pgid)
+
+
+def _exists(send: Callable[[int, int], None], target: int) -> bool:
+    """Whether signal 0 finds *target* (sending nothing)."""
     try:
-        os.killpg(pgid, 0)
+        send(target, 0)
     except ProcessLookupError:
         return False
     return True
@@ -201,18 +209,59 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05) -> bool
     return bool(predicate())
 
 
-@pytest.fixture
-def make_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    """``make_server(*serve_options)`` starts a server of the test's own; all are stopped afterwards."""
-    started: list[ServerProcess] = []
+class ServerFactory:
+    """``factory(*serve_options)`` starts a server (``start_server``); ``close()`` stops all it started.
 
-    def make(*extra: str) -> ServerProcess:
-        s = start_server(tmp_path / f"s{len(started)}", *extra)
-        started.append(s)
+    Each server gets a directory of its own under *root*, unless *where*
+    names one (a server restarted on the same token and identity).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: list[ServerProcess] = []
+
+    def __call__(self, *extra: str, where: Path | None = None, wrap: Sequence[str] = (), env_extra: dict[str, str] | None = None) -> ServerProcess:
+        s = start_server(where or self.root / f"s{len(self.started)}", *extra, wrap=wrap, env_extra=env_extra)
+        self.started.append(s)
         return s
 
-    try:
-        yield make
-    finally:
-        for s in started:
+    def close(self) -> None:
+        for s in self.started:
             s.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Servers of the test's own, stopped after it."""
+    factory = ServerFactory(tmp_path)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture
+def own_server(make_server: ServerFactory) -> ServerProcess:
+    """A plain server for one test alone."""
+    return make_server()
+
+
+@pytest.fixture(scope="session")
+def _shared_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    factory = ServerFactory(tmp_path_factory.mktemp("shared-servers"))
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture(scope="session")
+def server(_shared_servers: ServerFactory) -> ServerProcess:
+    """One authenticated server shared by the tests that only need one."""
+    return _shared_servers()
+
+
+@pytest.fixture(scope="session")
+def tls_server(_shared_servers: ServerFactory) -> ServerProcess:
+    """One authenticated TLS server on loopback (``--tls``) shared by the tests that only need one."""
+    return _shared_servers("--tls")

@@ -7,6 +7,8 @@
 One connection at a time; everything it starts is stopped by ``close()``.
 
     with SlowStart(server.port, 1.5) as p:               # every connection: the server's first bytes 1.5 s late
+
+``Listener`` is what they are built on, for other fake servers too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from typing import Literal, Self
 
 from rsh.protocol.frames import FrameDecoder
@@ -31,11 +34,14 @@ def _shut(*socks: socket.socket) -> None:
             pass
 
 
-class _Relay:
-    """What both proxies share: a listener on a free loopback port, the sockets and threads to stop."""
+class Listener:
+    """A listener on a free loopback port, and the sockets and threads to stop with it.
 
-    def __init__(self, upstream: int) -> None:
-        self.upstream = upstream
+    A subclass's ``_accept`` runs in ``_threads[0]``, which the subclass
+    starts once it is ready; ``accepted()`` gives it the connections.
+    """
+
+    def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self._socks: list[socket.socket] = []
@@ -43,6 +49,15 @@ class _Relay:
 
     def _accept(self) -> None:
         raise NotImplementedError
+
+    def accepted(self) -> Iterator[socket.socket]:
+        """Each connection as it arrives, until the listener is closed."""
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            yield conn
 
     def close(self) -> None:
         """Stop everything this proxy started."""
@@ -62,6 +77,14 @@ class _Relay:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Relay(Listener):
+    """What both proxies share: a listener that forwards to 127.0.0.1:*upstream*."""
+
+    def __init__(self, upstream: int) -> None:
+        super().__init__()
+        self.upstream = upstream
 
 
 class Proxy(_Relay):
@@ -95,9 +118,8 @@ class Proxy(_Relay):
         self._threads[0].start()
 
     def _accept(self) -> None:
-        try:
-            client, _ = self.listener.accept()
-        except OSError:
+        client = next(self.accepted(), None)  # one connection at a time
+        if client is None:
             return
         server = socket.create_connection(("127.0.0.1", self.upstream))
         self._socks += [client, server]
@@ -160,11 +182,7 @@ class SlowStart(_Relay):
         self._threads[0].start()
 
     def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
+        for client in self.accepted():
             self.connections += 1
             server = socket.create_connection(("127.0.0.1", self.upstream))
             self._socks += [client, server]

@@ -1,4 +1,4 @@
-"""The real `rsh` program in subprocesses: bytes, statuses, signals, errors."""
+"""The `rsh` program: bytes, statuses, signals and errors in real subprocesses; parsing and usage errors in-process."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import ServerProcess, group_alive, rsh_argv, rsh_env, start_server, wait_until
+from .conftest import Invoked, ServerFactory, ServerProcess, group_alive, rsh_argv, rsh_env, wait_until
 
 
 def run_rsh(server: ServerProcess, *args: str, input: bytes | None = None, tmp: Path | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -160,32 +160,26 @@ def test_second_ctrl_c_leaves_at_once_and_the_command_is_stopped(server: ServerP
         assert wait_until(lambda: not group_alive(pgid))
 
 
-def test_serve_creates_a_private_token_and_says_where(tmp_path: Path) -> None:
-    s = start_server(tmp_path)
-    try:
-        mode = stat.S_IMODE(os.stat(s.token_file).st_mode)
-        assert mode == 0o600
-        said = "".join(s.log)
-        assert str(s.token_file) in said and s.token not in said
-        assert f"rsh: listening on 127.0.0.1:{s.port}" in said
-    finally:
-        s.stop()
+def test_serve_creates_a_private_token_and_says_where(own_server: ServerProcess) -> None:
+    s = own_server
+    mode = stat.S_IMODE(os.stat(s.token_file).st_mode)
+    assert mode == 0o600
+    said = "".join(s.log)
+    assert str(s.token_file) in said and s.token not in said
+    assert f"rsh: listening on 127.0.0.1:{s.port}" in said
 
 
-def test_serve_no_auth_on_loopback_needs_no_token(tmp_path: Path) -> None:
-    s = start_server(tmp_path, "--no-auth")
-    try:
-        r = subprocess.run(rsh_argv("exec", s.address, "--", "echo open"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
-        assert r.stdout == b"open\n"
-    finally:
-        s.stop()
+def test_serve_no_auth_on_loopback_needs_no_token(make_server: ServerFactory, tmp_path: Path) -> None:
+    s = make_server("--no-auth")
+    r = subprocess.run(rsh_argv("exec", s.address, "--", "echo open"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    assert r.stdout == b"open\n"
 
 
-def test_serve_refuses_no_auth_beyond_loopback(tmp_path: Path) -> None:
+def test_serve_refuses_no_auth_beyond_loopback(invoke: Callable[..., Invoked]) -> None:
     # Refused before binding, so nothing ever listens on 0.0.0.0.
-    r = subprocess.run(rsh_argv("serve", "--host", "0.0.0.0", "--port", "0", "--no-auth"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
-    assert r.returncode == 2
-    assert b"--no-auth is refused on 0.0.0.0" in r.stderr and r.stderr.count(b"\n") == 1
+    r = invoke("serve", "--host", "0.0.0.0", "--port", "0", "--no-auth")
+    assert r.code == 2
+    assert "--no-auth is refused on 0.0.0.0" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_port_in_use_is_one_line(server: ServerProcess, tmp_path: Path) -> None:
@@ -204,12 +198,13 @@ def test_exec_does_not_import_prompt_toolkit(tmp_path: Path) -> None:
 def test_start_up_loads_only_what_the_command_needs(server: ServerProcess, tmp_path: Path) -> None:
     # Start-up time is most of a short `rsh exec`: it loads neither file
     # transfers nor asyncio, nor (on plain TCP) ssl, nor dataclasses and the
-    # inspect they bring, and `import rsh` alone loads no client.
+    # inspect they bring, nor the other subcommands' server or prompt, and
+    # `import rsh` alone loads no client.
     heavy = "('asyncio', 'ssl', 'dataclasses', 'inspect', 'secrets', 'shlex', 'rsh.results')"
     code = (
         "import sys, runpy; sys.argv = ['rsh', 'exec', '--token-file', sys.argv[1], sys.argv[2], '--', 'true']\n"
         "try:\n    runpy.run_module('rsh', run_name='__main__')\n"
-        f"except SystemExit as exc:\n    print(exc.code, sorted(m for m in sys.modules if m.startswith('rsh.transfer') or m in {heavy}))"
+        f"except SystemExit as exc:\n    print(exc.code, sorted(m for m in sys.modules if m.startswith(('rsh.transfer', 'rsh.server', 'rsh.prompt')) or m in {heavy}))"
     )
     r = subprocess.run([sys.executable, "-c", code, str(server.token_file), server.address], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"0 []\n", r.stderr
@@ -218,20 +213,55 @@ def test_start_up_loads_only_what_the_command_needs(server: ServerProcess, tmp_p
     assert r.stdout == b"[]\nTrue\n", r.stderr
 
 
+# -- parsing, usage errors and exit statuses: in-process, no server or subprocess needed --
+
+
 @pytest.mark.parametrize("words", [["--"], [], ["--", ""]])
-def test_exec_without_a_command_is_one_line_and_2(server: ServerProcess, words: list[str]) -> None:
-    r = run_rsh(server, server.address, *words)
-    assert r.returncode == 2 and r.stderr.startswith(b"rsh: no command given") and r.stderr.count(b"\n") == 1
+def test_exec_without_a_command_is_one_line_and_2(invoke: Callable[..., Invoked], words: list[str]) -> None:
+    r = invoke("exec", "127.0.0.1:1", *words)
+    assert r.code == 2 and r.stderr.startswith("rsh: no command given") and r.stderr.count("\n") == 1
 
 
-def test_serve_token_file_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
-    r = subprocess.run(rsh_argv("serve", "--port", "0", "--token-file", str(tmp_path / "no" / "dir" / "token")), env=rsh_env(tmp_path), capture_output=True, timeout=60)
-    assert r.returncode == 2 and b"does not exist" in r.stderr
+def test_serve_token_file_in_a_missing_directory_is_refused(invoke: Callable[..., Invoked], tmp_path: Path) -> None:
+    r = invoke("serve", "--port", "0", "--token-file", str(tmp_path / "no" / "dir" / "token"))
+    assert r.code == 2 and "does not exist" in r.stderr
     assert not (tmp_path / "no").exists()
+    assert not (tmp_path / "config").exists()  # refused before the audit log or a TLS identity is made
 
 
-def test_version_and_help(tmp_path: Path) -> None:
-    r = subprocess.run(rsh_argv("--version"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
-    assert r.stdout.startswith(b"rsh ")
-    r = subprocess.run(rsh_argv("exec", "--help"), env=rsh_env(tmp_path), capture_output=True, timeout=60)
-    assert b"HOST[:PORT]" in r.stdout
+def test_version_and_help(invoke: Callable[..., Invoked]) -> None:
+    r = invoke("--version")
+    assert r.code == 0 and r.stdout.startswith("rsh ")
+    r = invoke("exec", "--help")
+    assert r.code == 0 and "HOST[:PORT]" in r.stdout
+    r = invoke("--help")
+    assert r.code == 0 and all(name in r.stdout for name in ("serve", "exec", "connect", "put", "get", "demo"))
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["exec", "--no-such-option", "127.0.0.1:1", "--", "true"], "unrecognized arguments: --no-such-option"),
+        (["exec"], "the following arguments are required: HOST[:PORT]"),
+        (["exec", "--timeout", "soon", "127.0.0.1:1", "--", "true"], "argument --timeout: invalid float value: 'soon'"),
+        (["exec", "127.0.0.1:99999", "--", "true"], "rsh: invalid port '99999'"),
+        (["serve", "--port", "many"], "argument --port: invalid int value: 'many'"),
+        (["serve", "--tls", "--no-tls"], "argument --no-tls: not allowed with argument --tls"),
+        (["serve", "--max-conns", "0"], "rsh: max-conns must be positive"),
+        (["serve", "--idle-timeout", "-1"], "rsh: idle-timeout must not be negative"),
+        (["serve", "--encoding", "no-such-encoding"], "rsh: unknown encoding 'no-such-encoding'"),
+        (["get", "127.0.0.1:1", "x"], "rsh: get needs at least two paths: REMOTE... LOCAL"),
+        (["get", "-r", "127.0.0.1:1", "x", "-"], "rsh: '-' (stdout) takes files only: drop -r and --resume"),
+        (["put", "127.0.0.1:1", "-", "x", "dir"], "rsh: '-' (stdin) must be the only LOCAL"),
+        (["demo", "--lang", "fr"], "argument --lang: invalid choice: 'fr'"),
+    ],
+)
+def test_usage_errors_are_2_without_a_traceback(invoke: Callable[..., Invoked], argv: list[str], says: str) -> None:
+    r = invoke(*argv)
+    assert r.code == 2 and says in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_word_that_is_no_subcommand_is_a_host_for_the_prompt(invoke: Callable[..., Invoked]) -> None:
+    # `rsh HOST` is `rsh connect HOST`, as `ssh HOST` is; off a terminal it says so and stops.
+    r = invoke("example-host:7022")
+    assert r.code == 2 and "the prompt needs a terminal" in r.stderr

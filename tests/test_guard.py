@@ -17,7 +17,8 @@ from rsh.server.limits import Limits
 from rsh.server.policy import CommandPolicy, CommandRefused, compile_pattern
 from rsh.client.known_hosts import KnownHosts, ServerPin, host_address
 from rsh.protocol.messages import ExecRequest
-from rsh.cli.options import UsageError, serve_guard
+from rsh.cli.options import UsageError
+from rsh.cli.serve import serve_guard
 from rsh.net.tls import fingerprint, parse_fingerprint
 
 # -- --allow-command patterns -----------------------------------------------------------

@@ -6,13 +6,13 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from .conftest import ServerProcess, pid_alive, rsh_argv, rsh_env, start_server, wait_until
+from .conftest import Invoked, ServerFactory, ServerProcess, pid_alive, rsh_argv, rsh_env, wait_until
 
 # The prompt ends in "$" followed by the cursor-positioning codes prompt_toolkit draws.
 PROMPT = r"\$(?:\x1b\[[0-9;?]*[A-Za-z])+"
@@ -191,29 +191,33 @@ def test_history_survives_a_restart_and_ctrl_r_finds_it(server: ServerProcess, t
         second.close()
 
 
+CTRL_D = "\x04"
+
+
+def status_on_leaving(child: pexpect.spawn, keys: str, *, after: str | None = None) -> int | None:
+    """Run *after* (if given), then type *keys* (a line, or Ctrl-D); the status the prompt left with."""
+    if after is not None:
+        child.sendline(after)
+        child.expect(PROMPT)
+    if keys == CTRL_D:
+        child.sendcontrol("d")
+    else:
+        child.sendline(keys)
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus
+
+
 def test_typing_exit_leaves_with_that_status(prompt: pexpect.spawn) -> None:
-    prompt.sendline("exit 4")
-    prompt.expect(pexpect.EOF)
-    prompt.close()
-    assert prompt.exitstatus == 4
+    assert status_on_leaving(prompt, "exit 4") == 4
 
 
 def test_bare_exit_leaves_with_the_last_commands_status(prompt: pexpect.spawn) -> None:
-    prompt.sendline("false")
-    prompt.expect(PROMPT)
-    prompt.sendline("exit")
-    prompt.expect(pexpect.EOF)
-    prompt.close()
-    assert prompt.exitstatus == 1  # as sh and ssh do
+    assert status_on_leaving(prompt, "exit", after="false") == 1  # as sh and ssh do
 
 
 def test_ctrl_d_leaves_with_the_last_commands_status(prompt: pexpect.spawn) -> None:
-    prompt.sendline("sh -c 'exit 7'")
-    prompt.expect(PROMPT)
-    prompt.sendcontrol("d")
-    prompt.expect(pexpect.EOF)
-    prompt.close()
-    assert prompt.exitstatus == 7
+    assert status_on_leaving(prompt, CTRL_D, after="sh -c 'exit 7'") == 7
 
 
 def test_bare_interpreter_is_refused_rather_than_exiting_silently(prompt: pexpect.spawn) -> None:
@@ -222,10 +226,7 @@ def test_bare_interpreter_is_refused_rather_than_exiting_silently(prompt: pexpec
 
 
 def test_ctrl_d_leaves_with_status_0(prompt: pexpect.spawn) -> None:
-    prompt.sendcontrol("d")
-    prompt.expect(pexpect.EOF)
-    prompt.close()
-    assert prompt.exitstatus == 0
+    assert status_on_leaving(prompt, CTRL_D) == 0
 
 
 def test_no_server_is_one_line_and_255(tmp_path: Path) -> None:
@@ -242,8 +243,8 @@ def test_no_server_is_one_line_and_255(tmp_path: Path) -> None:
     assert ANSI.sub("", child.before).strip() == f"rsh: cannot connect to 127.0.0.1:{port}: connection refused"
 
 
-def test_lost_connection_is_one_line_and_offers_reconnect(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "srv")
+def test_lost_connection_is_one_line_and_offers_reconnect(make_server: ServerFactory, tmp_path: Path) -> None:
+    srv = make_server()
     child = spawn(tmp_path, "connect", "--token-file", str(srv.token_file), srv.address)
     try:
         child.expect(PROMPT)
@@ -257,15 +258,13 @@ def test_lost_connection_is_one_line_and_offers_reconnect(tmp_path: Path) -> Non
         assert child.exitstatus == 255
         assert "Traceback" not in child.before
     finally:
-        srv.stop()
         child.terminate(force=True)
 
 
-def test_reconnect_after_the_server_comes_back(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "srv")
+def test_reconnect_after_the_server_comes_back(make_server: ServerFactory, tmp_path: Path) -> None:
+    srv = make_server(where=tmp_path / "srv")
     port = srv.port
     child = spawn(tmp_path, "connect", "--token-file", str(srv.token_file), srv.address)
-    srv2 = None
     try:
         child.expect(PROMPT)
         run(child, "cd /tmp")
@@ -274,16 +273,13 @@ def test_reconnect_after_the_server_comes_back(tmp_path: Path) -> None:
         srv.stop()
         child.sendline("echo anyone there")
         child.expect(r"\[Y/n\]")
-        srv2 = start_server(tmp_path / "srv", "--port", str(port))
+        make_server("--port", str(port), where=tmp_path / "srv")  # the same token, on the same port
         child.sendline("y")
         child.expect(PROMPT)
         assert "/tmp" in run(child, "pwd")  # the working directory came back too
         # ... and what was exported and unset
         assert "[hello there|unset|unset]" in run(child, 'echo "[$GREETING|${HOME-unset}|${SPARE-unset}]"')
     finally:
-        srv.stop()
-        if srv2 is not None:
-            srv2.stop()
         child.terminate(force=True)
         child.close()
 
@@ -307,11 +303,10 @@ def test_rsh_alone_starts_a_private_server_and_leaves_nothing_behind(tmp_path: P
     assert not (tmp_path / "config" / "token").exists()
 
 
-def test_prompt_refuses_without_a_terminal(tmp_path: Path) -> None:
-    import subprocess
-
-    r = subprocess.run(rsh_argv("connect", "127.0.0.1:1"), env=rsh_env(tmp_path), capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
-    assert r.returncode == 2 and b"needs a terminal" in r.stderr
+def test_prompt_refuses_without_a_terminal(invoke: Callable[..., Invoked]) -> None:
+    # In-process: pytest's stdin and captured stdout are no terminal.
+    r = invoke("connect", "127.0.0.1:1")
+    assert r.code == 2 and "needs a terminal" in r.stderr
 
 
 def test_trace_toggles_in_the_prompt(prompt: pexpect.spawn) -> None:

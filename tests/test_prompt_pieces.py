@@ -7,7 +7,8 @@ import pytest
 from rsh.prompt import commands
 from rsh.prompt.completion import Suggestion, suggest
 from rsh.prompt.decoding import StreamDecoder, looks_binary
-from rsh.server.shell_state import ShellSession, parse_state, restore_script
+from rsh.prompt.exports import restore_script
+from rsh.server.shell_state import ShellSession, parse_state
 
 
 def test_builtins_parse() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,8 +24,8 @@ from rsh.errors import ConnectError, HostKeyChanged, UnknownHostKey
 from rsh.net.tls import TLS_PROBE_DELAY
 from rsh.net.tls import fingerprint as der_fingerprint
 
-from .conftest import ROOT, ServerProcess, rsh_argv, rsh_env, start_server
-from .proxy import SlowStart
+from .conftest import ROOT, Invoked, ServerFactory, ServerProcess, rsh_argv, rsh_env
+from .proxy import Listener, SlowStart
 from .rawpeer import RawPeer
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
@@ -37,18 +39,25 @@ def exec_cli(server: ServerProcess, tmp: Path, *args: str, **kw) -> subprocess.C
     return subprocess.run(rsh_argv("exec", *args), env=env, capture_output=True, timeout=60, start_new_session=True, **kw)
 
 
+def spawn_cli(server: ServerProcess, tmp: Path, *args: str, encoding: str | None = None, **extra: str) -> pexpect.spawn:
+    """``rsh ARGS`` in a pseudo-terminal, as a client with its own config dir under *tmp* (bytes, unless *encoding*)."""
+    pexpect = pytest.importorskip("pexpect")
+    env = rsh_env(tmp / "client", RSH_TOKEN=server.token, **extra)
+    argv = rsh_argv(*args)
+    return pexpect.spawn(argv[0], argv[1:], env=env, cwd=str(ROOT), encoding=encoding, timeout=30, dimensions=(40, 200))
+
+
+def s_client(server: ServerProcess, version: str) -> subprocess.CompletedProcess[bytes]:
+    """``openssl s_client`` to *server*, offering only TLS *version* (``-tls1_3``, ``-tls1_2``)."""
+    return subprocess.run(["openssl", "s_client", "-connect", server.address, version], stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+
+
 # -- the server's identity ------------------------------------------------------
 
 
 @needs_openssl
 def test_openssl_handshake_shows_the_printed_fingerprint(tls_server: ServerProcess) -> None:
-    r = subprocess.run(
-        ["openssl", "s_client", "-connect", tls_server.address, "-tls1_3"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=60,
-    )
-    out = r.stdout.decode(errors="replace")
+    out = s_client(tls_server, "-tls1_3").stdout.decode(errors="replace")
     assert "TLSv1.3" in out
     pem = out[out.index("-----BEGIN CERTIFICATE-----") : out.index("-----END CERTIFICATE-----") + 25]
     assert der_fingerprint(ssl.PEM_cert_to_DER_cert(pem)) == tls_server.fingerprint
@@ -59,30 +68,25 @@ def test_openssl_handshake_shows_the_printed_fingerprint(tls_server: ServerProce
 
 @needs_openssl
 def test_tls_1_2_is_refused(tls_server: ServerProcess) -> None:
-    r = subprocess.run(
-        ["openssl", "s_client", "-connect", tls_server.address, "-tls1_2"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=60,
-    )
+    r = s_client(tls_server, "-tls1_2")
     assert r.returncode != 0
     assert b"BEGIN CERTIFICATE" not in r.stdout
 
 
-def test_identity_is_private_and_kept_across_restarts(tmp_path: Path) -> None:
-    first = start_server(tmp_path, "--tls")
+def test_identity_is_private_and_kept_across_restarts(make_server: ServerFactory, tmp_path: Path) -> None:
+    first = make_server("--tls", where=tmp_path)
     first.stop()
     identity = Path(first.env["RSH_CONFIG_DIR"]) / "server-identity.pem"
     assert stat.S_IMODE(identity.stat().st_mode) == 0o600
     assert "created a new TLS identity" in "".join(first.log)
-    second = start_server(tmp_path, "--tls")
+    second = make_server("--tls", where=tmp_path)
     second.stop()
     assert second.fingerprint == first.fingerprint
     assert "created" not in "".join(l for l in second.log if "identity" in l)
 
 
-def test_identity_readable_by_others_is_refused(tmp_path: Path) -> None:
-    start_server(tmp_path, "--tls").stop()
+def test_identity_readable_by_others_is_refused(make_server: ServerFactory, tmp_path: Path) -> None:
+    make_server("--tls", where=tmp_path).stop()
     identity = tmp_path / "config" / "server-identity.pem"
     identity.chmod(0o644)
     r = subprocess.run(rsh_argv("serve", "--port", "0", "--tls", "--token-file", str(tmp_path / "token")), env=rsh_env(tmp_path), capture_output=True, timeout=60)
@@ -169,30 +173,24 @@ def test_replayed_auth_over_tls_is_refused(tls_server: ServerProcess) -> None:
 # -- nothing is sent to a server with the wrong identity ------------------------------
 
 
-class ImpostorTLS:
+class ImpostorTLS(Listener):
     """A TLS server with its own identity that records every byte a client sends after the handshake."""
 
     def __init__(self, tmp: Path) -> None:
         from rsh.net.tls import load_or_create_identity, server_context
 
+        super().__init__()
         identity = tmp / "impostor.pem"
         load_or_create_identity(identity)
         self.ctx = server_context(identity)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.received: list[bytes] = []
         self.handshakes = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self._threads[0].start()
 
-    def _serve(self) -> None:
+    def _accept(self) -> None:
         from rsh.protocol.frames import encode_frame
 
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
+        for conn in self.accepted():
             try:
                 with self.ctx.wrap_socket(conn, server_side=True) as s:
                     self.handshakes += 1
@@ -203,14 +201,6 @@ class ImpostorTLS:
                         self.received.append(data)
             except OSError:
                 continue
-
-    def close(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        except OSError:
-            pass
-        self.listener.close()
-        self.thread.join(10)
 
 
 @pytest.fixture
@@ -279,9 +269,10 @@ def test_cli_accept_new_pins_then_known_hosts_is_used(tls_server: ServerProcess,
     assert (r.returncode, r.stdout, r.stderr) == (0, b"second\n", b"")
 
 
-def test_cli_bad_fingerprint_is_a_usage_error(tls_server: ServerProcess, tmp_path: Path) -> None:
-    r = exec_cli(tls_server, tmp_path, "--fingerprint", "MD5:xx", tls_server.address, "--", "true")
-    assert r.returncode == 2 and b"not a fingerprint" in r.stderr
+def test_cli_bad_fingerprint_is_a_usage_error(tls_server: ServerProcess, invoke: Callable[..., Invoked]) -> None:
+    # In-process: refused before connecting.
+    r = invoke("exec", "--fingerprint", "MD5:xx", tls_server.address, "--", "true")
+    assert r.code == 2 and "not a fingerprint" in r.stderr
 
 
 # A plain client waits for hello and a TLS server for the client's first bytes: without a
@@ -329,10 +320,7 @@ async def test_a_plain_server_slow_to_say_hello_is_still_reached(server: ServerP
 
 def test_cli_asks_on_the_terminal(tls_server: ServerProcess, tmp_path: Path) -> None:
     pexpect = pytest.importorskip("pexpect")
-    env = rsh_env(tmp_path / "client", RSH_TOKEN=tls_server.token)
-    argv = rsh_argv("exec", "--tls", tls_server.address, "--", "echo answered")
-    child = pexpect.spawn(argv[0], argv[1:], env=env, cwd=str(ROOT), timeout=30)
-    try:
+    with contextlib.closing(spawn_cli(tls_server, tmp_path, "exec", "--tls", tls_server.address, "--", "echo answered")) as child:
         child.expect("can't be established")
         child.expect(r"Its TLS fingerprint is (SHA256:\S+)\.")
         assert child.match.group(1).decode() == tls_server.fingerprint
@@ -342,24 +330,17 @@ def test_cli_asks_on_the_terminal(tls_server: ServerProcess, tmp_path: Path) -> 
         child.sendline("yes")
         child.expect("answered")
         child.expect(pexpect.EOF)
-    finally:
-        child.close()
     assert child.exitstatus == 0
     assert (tmp_path / "client" / "config" / "known_hosts").read_text() == f"{tls_server.address} {tls_server.fingerprint}\n"
 
 
 def test_cli_answer_no_refuses(tls_server: ServerProcess, tmp_path: Path) -> None:
     pexpect = pytest.importorskip("pexpect")
-    env = rsh_env(tmp_path / "client", RSH_TOKEN=tls_server.token)
-    argv = rsh_argv("exec", "--tls", tls_server.address, "--", f"touch '{tmp_path / 'marker'}'")
-    child = pexpect.spawn(argv[0], argv[1:], env=env, cwd=str(ROOT), timeout=30)
-    try:
+    with contextlib.closing(spawn_cli(tls_server, tmp_path, "exec", "--tls", tls_server.address, "--", f"touch '{tmp_path / 'marker'}'")) as child:
         child.expect(r"\(yes/no/\[fingerprint\]\)\? ")
         child.sendline("no")
         child.expect("not accepted")
         child.expect(pexpect.EOF)
-    finally:
-        child.close()
     assert child.exitstatus == 255
     assert not (tmp_path / "marker").exists()
     assert not (tmp_path / "client" / "config" / "known_hosts").exists()
@@ -375,10 +356,7 @@ def test_prompt_over_tls_asks_then_runs(tls_server: ServerProcess, tmp_path: Pat
     pexpect = pytest.importorskip("pexpect")
     from .test_prompt import PROMPT
 
-    env = rsh_env(tmp_path / "client", TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", RSH_TOKEN=tls_server.token)
-    argv = rsh_argv("connect", "--tls", tls_server.address)
-    child = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8", timeout=30, dimensions=(40, 200))
-    try:
+    with contextlib.closing(spawn_cli(tls_server, tmp_path, "connect", "--tls", tls_server.address, encoding="utf-8", TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")) as child:
         child.expect(r"\(yes/no/\[fingerprint\]\)\? ")
         child.sendline(tls_server.fingerprint)  # pasting the fingerprint is a yes
         child.expect(PROMPT)
@@ -387,7 +365,5 @@ def test_prompt_over_tls_asks_then_runs(tls_server: ServerProcess, tmp_path: Pat
         child.expect(PROMPT)
         child.sendline("exit")
         child.expect(pexpect.EOF)
-    finally:
-        child.close()
     assert child.exitstatus == 0
     assert (tmp_path / "client" / "config" / "known_hosts").read_text() == f"{tls_server.address} {tls_server.fingerprint}\n"

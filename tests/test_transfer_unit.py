@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from rsh.transfer import receive as transfer_recv
+from rsh.transfer import sinks as transfer_sinks
 from rsh.errors import ProtocolError, RemoteError
 from rsh.protocol.frames import Frame, FrameDecoder, encode_frame
 from rsh.prompt.progress import ProgressBar, format_bar, format_bytes, format_duration, format_summary
 from rsh.transfer.rules import CHUNK, Entry, Failure, TransferProgress, TransferResult, failure_from_oserror
 from rsh.transfer.receive import Receiver, partial_name
 from rsh.transfer.send import PathSource, Sender, StreamSource
+from rsh.transfer.states import RECEIVER_TABLE, SENDER_TABLE, ReceiverState, SenderState
 
 
 def wire(type: str | Frame, fields: dict[str, Any] | None = None, payload: bytes = b"") -> Frame:
@@ -170,6 +171,22 @@ def test_progress_reports_every_chunk_up_to_the_size(tmp_path: Path) -> None:
     assert [p.done for p in seen] == [0, CHUNK, 2 * CHUNK, 2 * CHUNK + 7]
     assert all(p.size == 2 * CHUNK + 7 and p.path == "f" for p in seen)
 
+
+
+def test_a_whole_transfer_leaves_both_roles_done(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    sender, receiver = Sender(PathSource(str(tmp_path), "src", recursive=True)), Receiver(str(tmp_path), "dst")
+    run_pair(sender, receiver)
+    assert (sender.state, receiver.state) == (SenderState.DONE, ReceiverState.DONE)
+    assert sender.finished and receiver.finished and not (sender.refused or receiver.refused)
+
+
+def test_every_state_has_its_moves_and_a_dead_end_is_finished() -> None:
+    for table, states in ((SENDER_TABLE, SenderState), (RECEIVER_TABLE, ReceiverState)):
+        assert set(table.moves) == set(states)
+        assert all(to in states for moves in table.moves.values() for to in moves.values())
+        assert {s for s, moves in table.moves.items() if not moves} <= table.finished
+        assert table.refused <= table.finished and table.hashing not in table.finished
 
 # -- hostile senders ----------------------------------------------------------
 
@@ -334,9 +351,9 @@ def test_checksum_mismatch_keeps_the_old_file_and_leaves_nothing(tmp_path: Path)
 @pytest.fixture(params=[True, False], ids=["o_tmpfile", "named_temp"])
 def tmpfile_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Run a test with O_TMPFILE, and again with the named-temporary fallback."""
-    if request.param and not transfer_recv._CAN_TMPFILE:
+    if request.param and not transfer_sinks._CAN_TMPFILE:
         pytest.skip("no O_TMPFILE here")
-    monkeypatch.setattr(transfer_recv, "_CAN_TMPFILE", request.param)
+    monkeypatch.setattr(transfer_sinks, "_CAN_TMPFILE", request.param)
     return bool(request.param)
 
 
@@ -375,16 +392,16 @@ def test_every_failure_path_removes_the_temporary_file(tmp_path: Path, tmpfile_m
 def test_a_write_failure_is_reported_at_once_and_the_sender_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "big").write_bytes(os.urandom(8 * CHUNK))
     writes = 0
-    real_write = transfer_recv._TempFile.write
+    real_write = transfer_sinks.TempFile.write
 
-    def full_after_two(self: transfer_recv._TempFile, data: bytes) -> None:
+    def full_after_two(self: transfer_sinks.TempFile, data: bytes) -> None:
         nonlocal writes
         writes += 1
         if writes > 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(self, data)
 
-    monkeypatch.setattr(transfer_recv._TempFile, "write", full_after_two)
+    monkeypatch.setattr(transfer_sinks.TempFile, "write", full_after_two)
     sent, received = copy(tmp_path, "big", "copy")
     assert [f.line() for f in received.failures] == ["copy: No space left on device"]
     assert [f.code for f in sent.failures] == ["no_space"]

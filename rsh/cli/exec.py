@@ -7,26 +7,80 @@ second one leaves at once.
 
 It runs on the blocking client (``Client.forward``), with no event loop:
 a single command needs none, and not loading asyncio is a fifth of
-``rsh exec``'s start-up.
+``rsh exec``'s start-up.  The client is imported when the command runs, not
+with the parser, which every subcommand builds.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..protocol.frames import TraceHook
-from ..client.blocking import Client
+from .options import UsageError, add_client_options, client_options, say, target
 
-__all__ = ["run_exec", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]
+if TYPE_CHECKING:
+    from ..protocol.frames import TraceHook
+
+__all__ = ["add_parser", "run", "run_exec", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]
 
 #: The command ran past --timeout (as coreutils' timeout(1) reports it).
 EXIT_TIMEOUT = 124
 #: Local stdout was closed under us, as a process killed by SIGPIPE.
 EXIT_SIGPIPE = 128 + signal.SIGPIPE
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
+    """Add ``rsh exec`` to the subcommands."""
+    p = sub.add_parser(
+        name,
+        help="run one command, like 'ssh HOST CMD'",
+        description="Run CMD on HOST: its stdout and stderr bytes come out here, its exit status is rsh's. "
+        "As with ssh, the words of CMD are joined with spaces and the remote shell parses the result: "
+        "quote a command line as one word (rsh exec HOST -- \"sh -c 'echo a b'\").",
+    )
+    add_client_options(p)
+    p.add_argument("-n", dest="no_stdin", action="store_true", help="do not forward stdin (the command reads an empty one)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the command after SECONDS (exit status 124)")
+    p.add_argument("--encoding", help="ask the server to declare output in this encoding")
+    p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
+    p.add_argument("address", metavar="HOST[:PORT]")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``rsh exec HOST -- CMD``; return the exit status.
+
+    Raises:
+        UsageError: no command, a malformed address or ``--fingerprint``.
+        RshError: connection, authentication or protocol failure (exit 255).
+    """
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not " ".join(command).strip():
+        raise UsageError("no command given: rsh exec HOST[:PORT] -- CMD [ARG...]")
+    host, port, token = target(args)
+    connect_options = client_options(args)
+    from ..protocol.trace import make_tracer
+
+    # Like ssh: the words are joined with spaces and the remote shell parses them.
+    return run_exec(
+        host,
+        port,
+        token,
+        " ".join(command),
+        forward_stdin=not args.no_stdin and _stdin_is_data(),
+        timeout=args.timeout,
+        encoding=args.encoding,
+        connect_timeout=args.connect_timeout,
+        trace=make_tracer(sys.stderr) if args.trace else None,
+        connect_options=connect_options,
+    )
 
 
 def run_exec(
@@ -50,19 +104,33 @@ def run_exec(
         RshError: connection, authentication or protocol failure, or a
             command the server refused (exit 255).
     """
+    from ..client.blocking import Client
+
     with Client(host, port, token, timeout=connect_timeout, trace=trace, **(connect_options or {})) as client:
         try:
             status = client.forward(command, stdin=0 if forward_stdin else None, timeout=timeout, encoding=encoding)
         except KeyboardInterrupt:
             return 128 + signal.SIGINT
         except BrokenPipeError:
-            # Like `ssh ... | head`: the reader left; stop quietly.  Point fd 1 at
-            # /dev/null so the interpreter's final flush does not complain.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
+            # Like `ssh ... | head`: the reader left; stop quietly.
+            quiet_stdout()
             return EXIT_SIGPIPE
     if status.timed_out:
-        print(f"rsh: command timed out after {status.elapsed:.1f}s", file=sys.stderr, flush=True)
+        say(f"command timed out after {status.elapsed:.1f}s")
         return EXIT_TIMEOUT
     return status.exit_code if status.exit_code is not None else 128 + (status.signal or 0)
+
+
+def quiet_stdout() -> None:
+    """The reader of our stdout left: point fd 1 at /dev/null, so the interpreter's last flush adds no traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _stdin_is_data() -> bool:
+    """Forward stdin when it is a pipe or file, not a terminal (as ssh does without -t)."""
+    try:
+        return not os.isatty(0)
+    except OSError:
+        return False

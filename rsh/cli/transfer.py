@@ -7,48 +7,121 @@ wrong command line, and 141, quietly, when the reader of ``get ... -``
 closed its end early (as for ``rsh exec``).  On a terminal, stderr shows a progress bar for
 transfers that take more than a moment and a one-line summary at the end;
 otherwise only failures are printed.
+
+The two differ only in which end the last path names; everything else is
+one code path.  The client and the progress bar are imported when a copy
+runs, not with the parser, which every subcommand builds.
 """
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..errors import TransferFailed
-from .exec import EXIT_SIGPIPE
-from ..prompt.progress import ProgressBar, format_summary
-from ..client.blocking import Client
-from ..results import Failure, TransferResult, printable
+from .exec import EXIT_SIGPIPE, quiet_stdout
+from .options import UsageError, add_client_options, client_options, say, target
 
-__all__ = ["run_put", "run_get", "EXIT_FAILED", "EXIT_USAGE"]
+if TYPE_CHECKING:
+    from ..client.blocking import Client
+    from ..prompt.progress import ProgressBar
+    from ..results import Failure, TransferResult
+
+    #: One copy, given the client and the bar (None off a terminal).
+    Copy = Callable[[Client, ProgressBar | None], TransferResult]
+
+__all__ = ["add_parser", "run", "EXIT_FAILED"]
 
 #: Something did not arrive.
 EXIT_FAILED = 1
-#: The command line was wrong.
-EXIT_USAGE = 2
+
+# name -> (its paths, one-line help, what it copies where, what the last path may be)
+_KINDS: dict[str, tuple[str, str, str, str]] = {
+    "put": (
+        "LOCAL... REMOTE",
+        "copy files to HOST, like 'scp LOCAL HOST:REMOTE'",
+        "Copy LOCAL files to REMOTE on HOST.",
+        "Several LOCALs need REMOTE to be a directory. '-' as LOCAL reads stdin.",
+    ),
+    "get": (
+        "REMOTE... LOCAL",
+        "copy files from HOST, like 'scp HOST:REMOTE LOCAL'",
+        "Copy REMOTE files on HOST to LOCAL.",
+        "Several REMOTEs need LOCAL to be a directory. '-' as LOCAL writes to stdout.",
+    ),
+}
 
 
-def _say(message: str) -> None:
-    print(f"rsh: {message}", file=sys.stderr, flush=True)
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
+    """Add ``rsh put`` or ``rsh get`` (*name*) to the subcommands."""
+    paths, summary, what, last = _KINDS[name]
+    p = sub.add_parser(
+        name,
+        usage=f"rsh {name} [-h] [--token-file PATH] [--connect-timeout SECONDS] [-r] [--resume] HOST[:PORT] {paths}",
+        help=summary,
+        description=f"{what} Every file's SHA-256 is verified before it appears under its name; "
+        f"REMOTE is relative to the server's home directory. {last}",
+    )
+    add_client_options(p)
+    p.add_argument("-r", "--recursive", action="store_true", help="copy directories: structure, modes, mtimes, symlinks as links")
+    p.add_argument("--resume", action="store_true", help="keep partial data if interrupted, and continue from what an earlier --resume kept")
+    p.add_argument("address", metavar="HOST[:PORT]")
+    p.add_argument("paths", nargs="+", metavar=paths)
+    p.set_defaults(run=run)
 
 
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (ValueError, OSError):
-        return False
+def run(args: argparse.Namespace) -> int:
+    """``rsh put HOST LOCAL... REMOTE`` or ``rsh get HOST REMOTE... LOCAL``; return the exit status.
+
+    Raises:
+        UsageError: fewer than two paths, a misplaced ``-``, a malformed address.
+        RshError: connection, authentication or protocol failure (exit 255).
+    """
+    if len(args.paths) < 2:
+        raise UsageError(f"{args.subcommand} needs at least two paths: {_KINDS[args.subcommand][0]}")
+    host, port, token = target(args)
+    connect_options = client_options(args)
+    plan = _put if args.subcommand == "put" else _get
+    label, copy = plan(host, args.paths, recursive=args.recursive, resume=args.resume)
+    from ..client.blocking import Client
+
+    with Client(host, port, token, timeout=args.connect_timeout, **connect_options) as client:
+        return _report(label, lambda bar: copy(client, bar))
 
 
-def _run(label: str, transfer: Callable[[ProgressBar | None], TransferResult]) -> int:
-    """Run *transfer* with a bar on a terminal; report how it went."""
+def _put(host: str, paths: list[str], *, recursive: bool, resume: bool) -> tuple[str, Copy]:
+    *sources, remote = paths
+    if "-" in sources and len(sources) > 1:
+        raise UsageError("'-' (stdin) must be the only LOCAL")
+    local = sys.stdin.buffer if sources == ["-"] else sources
+    label = f"{' '.join(sources)} -> {host}:{remote}"
+    return label, lambda client, bar: client.put(local, remote, recursive=recursive, resume=resume, progress=bar)
+
+
+def _get(host: str, paths: list[str], *, recursive: bool, resume: bool) -> tuple[str, Copy]:
+    from ..results import printable
+
+    *remotes, local = paths
+    if local == "-" and (recursive or resume):
+        raise UsageError("'-' (stdout) takes files only: drop -r and --resume")
+    dest = sys.stdout.buffer if local == "-" else local
+    label = f"{' '.join(f'{host}:{r}' for r in remotes)} -> {printable(local)}"
+    return label, lambda client, bar: client.get(remotes, dest, recursive=recursive, resume=resume, progress=bar)
+
+
+def _report(label: str, copy: Callable[[ProgressBar | None], TransferResult]) -> int:
+    """Run *copy* with a bar on a terminal; report how it went."""
+    from ..errors import TransferFailed
+    from ..prompt.progress import ProgressBar, format_summary
+
     bar = ProgressBar(sys.stderr) if _stderr_is_terminal() else None
     start = time.monotonic()
     try:
-        result = transfer(bar)
+        result = copy(bar)
     except TransferFailed as exc:
         if bar is not None:
             bar.clear()
@@ -56,16 +129,16 @@ def _run(label: str, transfer: Callable[[ProgressBar | None], TransferResult]) -
         if failures and all(_reader_left(f) for f in failures):
             # `rsh get HOST f - | head`: the reader had enough.  Quiet, as
             # `cat` and `rsh exec` are, with the status SIGPIPE would give.
-            _quiet_stdout()
+            quiet_stdout()
             return EXIT_SIGPIPE
         skipped = 0
         for failure in failures:
             if failure.code == "skipped":
                 skipped += 1
             else:
-                _say(failure.line(exc.host))
+                say(failure.line(exc.host))
         if skipped:
-            _say(f"{skipped} entr{'ies' if skipped != 1 else 'y'} inside directories that failed were not copied")
+            say(f"{skipped} entr{'ies' if skipped != 1 else 'y'} inside directories that failed were not copied")
         return EXIT_FAILED
     finally:
         if bar is not None:
@@ -79,61 +152,8 @@ def _reader_left(failure: Failure) -> bool:
     return failure.path == "-" and not failure.remote and failure.message == os.strerror(errno.EPIPE)
 
 
-def _quiet_stdout() -> None:
-    # The reader of our stdout left; point fd 1 at /dev/null so the
-    # interpreter's last flush does not add a traceback to the report.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
-
-
-def run_put(
-    host: str,
-    port: int,
-    token: str | None,
-    paths: list[str],
-    *,
-    recursive: bool,
-    resume: bool,
-    connect_timeout: float,
-    connect_options: Mapping[str, Any] | None = None,
-) -> int:
-    """``rsh put HOST LOCAL... REMOTE``; return the exit status.
-
-    Raises:
-        RshError: connection, authentication or protocol failure (exit 255).
-    """
-    *sources, remote = paths
-    if "-" in sources and len(sources) > 1:
-        _say("'-' (stdin) must be the only LOCAL")
-        return EXIT_USAGE
-    local = sys.stdin.buffer if sources == ["-"] else sources
-    label = f"{' '.join(sources)} -> {host}:{remote}"
-    with Client(host, port, token, timeout=connect_timeout, **(connect_options or {})) as client:
-        return _run(label, lambda bar: client.put(local, remote, recursive=recursive, resume=resume, progress=bar))
-
-
-def run_get(
-    host: str,
-    port: int,
-    token: str | None,
-    paths: list[str],
-    *,
-    recursive: bool,
-    resume: bool,
-    connect_timeout: float,
-    connect_options: Mapping[str, Any] | None = None,
-) -> int:
-    """``rsh get HOST REMOTE... LOCAL``; return the exit status.
-
-    Raises:
-        RshError: connection, authentication or protocol failure (exit 255).
-    """
-    *remotes, local = paths
-    if local == "-" and (recursive or resume):
-        _say("'-' (stdout) takes files only: drop -r and --resume")
-        return EXIT_USAGE
-    label = f"{' '.join(f'{host}:{r}' for r in remotes)} -> {printable(local)}"
-    with Client(host, port, token, timeout=connect_timeout, **(connect_options or {})) as client:
-        dest = sys.stdout.buffer if local == "-" else local
-        return _run(label, lambda bar: client.get(remotes, dest, recursive=recursive, resume=resume, progress=bar))
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (ValueError, OSError):
+        return False

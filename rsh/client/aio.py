@@ -22,14 +22,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from ..errors import ConnectionLost, ProtocolError
-from ..net.framed import FramedProtocol
-from ..net.tls import TLS_PROBE_DELAY, client_context, speaks_tls_async
 from ..protocol.address import DEFAULT_PORT, parse_address
-from ..protocol.client import Authenticated, ClientProtocol, ClientState, Completions, Exited, Output, exec_request
-from ..protocol.connection import NEED_DATA, Event
+from ..protocol.client import Authenticated, ClientState, Completions, Exited, Output, exec_request
 from ..protocol.frames import DEFAULT_MAX_PAYLOAD, TraceHook
 from ..protocol.messages import SIGNALS, ExitStatus
 from . import ops
+from .aio_pump import AsyncPump, check_not_tls, open_pump
 from .connect import Dial
 from .known_hosts import ConfirmCallback
 
@@ -41,73 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
 
 T = TypeVar("T")
-
-# Frames decoded but not yet taken before we stop reading the socket (and
-# so, through TCP, slow the server down rather than grow our memory).
-_QUEUE_HIGH = 64
-_QUEUE_LOW = 16
-
-
-class _AsyncPump(FramedProtocol):
-    """A ``ClientProtocol`` over an asyncio transport, waited on by the coroutines of ``AsyncClient``."""
-
-    conn: ClientProtocol
-
-    def __init__(self, conn: ClientProtocol) -> None:
-        super().__init__(conn)
-        self._waiter: asyncio.Future[None] | None = None
-        self._reading_paused = False
-
-    def events_received(self) -> None:
-        if self.conn.frames_waiting >= _QUEUE_HIGH and not self._reading_paused and self.transport is not None:
-            self.transport.pause_reading()
-            self._reading_paused = True
-        self._wake()
-
-    def closed_by_peer(self, exc: Exception | None) -> None:
-        if not self.conn.at_eof:
-            self.conn.buffer_updated(0)  # the connection ends here, whatever the transport said
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def poll_event(self) -> Event | None:
-        """The next event if it has already arrived, else None (without waiting)."""
-        event = self.conn.next_event()
-        # After it: what the caller sent, and what the connection answered
-        # by itself (the handshake's auth).
-        self.flush()
-        if self._reading_paused and self.conn.frames_waiting <= _QUEUE_LOW and self.transport is not None:
-            self.transport.resume_reading()
-            self._reading_paused = False
-        return None if event is NEED_DATA else event
-
-    async def wait_data(self) -> None:
-        """Wait until something has arrived (or the connection has ended), taking nothing."""
-        while not self.conn.frames_waiting and not self.conn.at_eof:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-
-    async def next_event(self) -> Event:
-        """Send what is queued, then wait for the connection's next event.
-
-        Raises:
-            ConnectionLost, ProtocolError, RemoteError, AuthError: from the connection.
-        """
-        while (event := self.poll_event()) is None:
-            await self.wait_data()
-        return event
-
-    async def drain_all(self) -> None:
-        """Send what is queued and wait while the transport's buffer is full."""
-        self.flush()
-        await self.drain()
-
 
 class RemoteCommand:
     """A command running on the server (asyncio).
@@ -195,7 +126,7 @@ class AsyncClient:
     Commands run one at a time per connection.
     """
 
-    def __init__(self, pump: _AsyncPump, fingerprint: str | None = None, host: str = "") -> None:
+    def __init__(self, pump: AsyncPump, fingerprint: str | None = None, host: str = "") -> None:
         self._pump = pump
         self.host = host
         #: What the server said of itself: version, server, encoding, os,
@@ -263,11 +194,11 @@ class AsyncClient:
             accept_new=accept_new,
             confirm=confirm,
         )
-        pump = await _open(dial)
+        pump = await open_pump(dial)
         try:
             async with asyncio.timeout(timeout) as limit:
                 if not dial.tls:
-                    await _check_not_tls(pump, dial, limit.when() or 0.0)
+                    await check_not_tls(pump, dial, limit.when() or 0.0)
                 while not isinstance(await pump.next_event(), Authenticated):
                     pass
         except (TimeoutError, ConnectionLost) as exc:
@@ -431,52 +362,3 @@ class AsyncClient:
 async def connect_async(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> AsyncClient:
     """Connect to an rsh server (asyncio); see ``AsyncClient.connect``."""
     return await AsyncClient.connect(host, port, token, **kwargs)
-
-
-async def _open(dial: Dial) -> _AsyncPump:
-    """Connect; with TLS, also do the handshake and check the pin, before any protocol byte."""
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(dial.timeout):
-            _, pump = await loop.create_connection(
-                lambda: _AsyncPump(dial.protocol()),
-                dial.host,
-                dial.port,
-                ssl=client_context() if dial.tls else None,
-                ssl_handshake_timeout=dial.timeout if dial.tls else None,
-            )
-    except TimeoutError as exc:
-        raise dial.open_failed(exc, in_tls=False) from exc
-    except OSError as exc:
-        raise dial.open_failed(exc) from exc
-    if not dial.tls:
-        return pump
-    try:
-        assert pump.transport is not None
-        again = dial.check_peer(pump.transport.get_extra_info("ssl_object").getpeercert(binary_form=True))
-    except BaseException:
-        assert pump.transport is not None
-        pump.transport.abort()
-        # The socket is closed a few turns of the loop later: wait for it, so
-        # a caller whose loop ends right after this leaks nothing.
-        await pump.wait_lost()
-        raise
-    if again:
-        pump.close()
-        return await _open(dial)
-    return pump
-
-
-async def _check_not_tls(pump: _AsyncPump, dial: Dial, deadline: float) -> None:
-    """If the server is slow to say anything, make sure it is not waiting for TLS (see ``TLS_PROBE_DELAY``)."""
-    try:
-        async with asyncio.timeout(TLS_PROBE_DELAY):
-            await pump.wait_data()
-        return
-    except TimeoutError:
-        pass
-    # At most half of what is left, so a probe that hangs still leaves
-    # time for a slow hello.
-    left = deadline - asyncio.get_running_loop().time()
-    if left > 0 and await speaks_tls_async(dial.host, dial.port, left / 2):
-        raise dial.speaks_tls_error()

@@ -29,7 +29,7 @@ from ..protocol.messages import ExitStatus
 from . import ops
 from .connect import Dial
 from .known_hosts import ConfirmCallback
-from .pump import SocketPump
+from .socket_pump import SocketPump
 
 if TYPE_CHECKING:
     from ..results import CommandResult, TransferResult

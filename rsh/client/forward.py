@@ -15,7 +15,7 @@ import signal
 from ..protocol.client import STDIN_CHUNK, Exited, Output
 from ..protocol.connection import NEED_DATA
 from ..protocol.messages import ExecRequest, ExitStatus
-from .pump import OUT_HIGH, SocketPump
+from .socket_pump import OUT_HIGH, SocketPump
 
 __all__ = ["forward"]
 

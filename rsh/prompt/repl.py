@@ -3,10 +3,10 @@
 ``Repl.run()`` is the loop.  Each line is either one of the prompt's own
 ``:commands`` (rsh.prompt.commands) or a shell command, which runs in the
 connection's shell session so that ``cd`` and ``export`` persist.  Output
-is decoded per stream (rsh.prompt.decoding) and written as it arrives, stderr in
-red on a colour terminal.  Ctrl-C while a command runs interrupts it on the
-remote host; at the prompt it clears the line.  A dropped connection is
-reported in one line with an offer to reconnect.
+is written as it arrives (rsh.prompt.output).  Ctrl-C while a command runs
+interrupts it on the remote host; at the prompt it clears the line.  A
+dropped connection is reported in one line with an offer to reconnect, and
+the new session picks up the old one's directory and exports.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
@@ -26,14 +25,14 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.styles import Style
 
-from . import commands
-from ..client.aio import AsyncClient, RemoteCommand
-from .completion import RshCompleter
+from ..client.aio import AsyncClient
 from ..config import state_dir
-from .decoding import StreamDecoder, looks_binary
 from ..errors import RemoteError, RshConnectionError, RshError
 from ..results import signal_name
-from ..server.shell_state import restore_script
+from .exports import restore_script
+from . import commands
+from .completion import RshCompleter
+from .output import Output, show
 
 __all__ = ["Repl", "history_file", "INTERRUPT_GRACE"]
 
@@ -63,15 +62,6 @@ def history_file() -> Path:
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)  # made by an older rsh, which left it readable
     return path
-
-
-def _use_colour(stream: TextIO) -> bool:
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class Repl:
@@ -104,8 +94,7 @@ class Repl:
         self.last_status = 0
         self.pinned_encoding: str | None = None
         self.trace = trace
-        self._colour = _use_colour(sys.stdout)
-        self._at_line_start = True
+        self._out = Output()
 
     # -- the loop -------------------------------------------------------------
 
@@ -122,8 +111,7 @@ class Repl:
             style=_STYLE,
         )
         while True:
-            if not self._at_line_start:
-                self._write(sys.stdout, "\n")
+            self._out.end_line()
             try:
                 line = await session.prompt_async(self._message)
             except KeyboardInterrupt:
@@ -142,11 +130,11 @@ class Repl:
                 if not await self._handle(line):
                     break
             except RshConnectionError as exc:
-                self._error(f"connection to {self.label} lost ({exc}); that line was not run")
+                self._out.error(f"connection to {self.label} lost ({exc}); that line was not run")
                 if not await self._offer_reconnect():
                     return 255
             except RshError as exc:
-                self._error(str(exc))
+                self._out.error(str(exc))
         await self.client.close()
         return self.last_status & 0xFF  # Ctrl-D and :exit leave as a shell does on EOF
 
@@ -191,7 +179,7 @@ class Repl:
             try:
                 self.client = await self._connect()
             except RshError as exc:
-                self._error(str(exc))
+                self._out.error(str(exc))
                 continue
             self._adopt(self.client)
             # Pick up where the lost session was: its directory, if still
@@ -210,13 +198,13 @@ class Repl:
         try:
             builtin = commands.parse(line)
         except commands.CommandLineError as exc:
-            self._error(str(exc))
+            self._out.error(str(exc))
             return True
         if builtin is not None:
             return await self._builtin(builtin)
         program = commands.needs_terminal(line)
         if program is not None:
-            self._error(f"{program} needs a terminal, and rsh has no pseudo-terminal mode yet (commands here read an empty stdin)")
+            self._out.error(f"{program} needs a terminal, and rsh has no pseudo-terminal mode yet (commands here read an empty stdin)")
             self.last_status = 1
             return True
         await self._run(line)
@@ -231,7 +219,7 @@ class Repl:
             self._encoding(b.args)
         elif b.name == "trace":
             if b.args not in ((), ("on",), ("off",)):
-                self._error("usage: :trace on|off")
+                self._out.error("usage: :trace on|off")
                 return True
             if b.args:
                 self.trace = b.args[0] == "on"
@@ -239,50 +227,11 @@ class Repl:
                 self._set_trace(self.client, self.trace)
             print(f"trace is {'on: frames are shown on stderr' if self.trace else 'off'}", flush=True)
         else:
-            await self._transfer(b)
+            from .transfers import copy  # only for a transfer: the progress bar and the rest
+
+            assert self.client is not None
+            self.last_status = await copy(self.client, b, self.cwd, self._out)
         return True
-
-    async def _transfer(self, b: commands.Builtin) -> None:
-        """``:put LOCAL [REMOTE]`` / ``:get REMOTE [LOCAL]``: remote paths are relative to the session's cwd."""
-        import time
-
-        from ..errors import TransferFailed
-        from .progress import ProgressBar, format_summary
-
-        if not 1 <= len(b.args) <= 2:
-            self._error(f"usage: {commands.BUILTINS[b.name][0]}")
-            self.last_status = 2
-            return
-        assert self.client is not None
-        # Like `cp -r`: a directory is copied whole, without a flag to remember.
-        if b.name == "put":
-            local = os.path.expanduser(b.args[0])
-            remote = b.args[1] if len(b.args) == 2 else "."
-            label = f"{b.args[0]} -> {remote}"
-        else:
-            remote = b.args[0]
-            local = os.path.expanduser(b.args[1]) if len(b.args) == 2 else "."
-            label = f"{remote} -> {local}"
-        bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
-        start = time.monotonic()
-        try:
-            if b.name == "put":
-                result = await self.client.put(local, remote, recursive=os.path.isdir(local), cwd=self.cwd, progress=bar)
-            else:
-                result = await self.client.get(remote, local, recursive=True, cwd=self.cwd, progress=bar)
-        except TransferFailed as exc:
-            if bar is not None:
-                bar.clear()
-            for failure in exc.result.failures:
-                if failure.code != "skipped":
-                    self._error(failure.line(exc.host))
-            self.last_status = 1
-            return
-        finally:
-            if bar is not None:
-                bar.clear()
-        self.last_status = 0
-        print(format_summary(label, result, time.monotonic() - start), flush=True)
 
     def _encoding(self, args: tuple[str, ...]) -> None:
         assert self.client is not None
@@ -299,7 +248,7 @@ class Repl:
         try:
             self.pinned_encoding = codecs.lookup(args[0]).name
         except LookupError:
-            self._error(f"unknown encoding {args[0]!r}")
+            self._out.error(f"unknown encoding {args[0]!r}")
 
     def _set_trace(self, client: AsyncClient, on: bool) -> None:
         from ..protocol.trace import make_tracer
@@ -318,11 +267,13 @@ class Repl:
             if killer is None:
                 killer = loop.call_later(INTERRUPT_GRACE, cmd.send_signal, "KILL")
 
+        pinned = self.pinned_encoding
+        encoding = pinned or self.client.server_info.get("encoding", "utf-8")
         loop.add_signal_handler(signal.SIGINT, interrupt)
         try:
-            await self._show_output(cmd, quiet)
+            await show(cmd, self._out, encoding=encoding, pinned=pinned is not None, quiet=quiet)
         except RemoteError as exc:
-            self._error(str(exc))
+            self._out.error(str(exc))
             self.last_status = 1
             return
         finally:
@@ -339,59 +290,9 @@ class Repl:
             self.last_status = 128 + status.signal
             if not quiet:
                 why = "interrupted" if killer is not None else "killed"
-                self._error(f"{why} ({signal_name(status.signal)})")
+                self._out.error(f"{why} ({signal_name(status.signal)})")
         else:
             self.last_status = status.exit_code or 0
-
-    async def _show_output(self, cmd: RemoteCommand, quiet: bool) -> None:
-        assert self.client is not None
-        encoding = self.pinned_encoding or self.client.server_info.get("encoding", "utf-8")
-        decoders = {s: StreamDecoder(encoding, pinned=self.pinned_encoding is not None) for s in ("stdout", "stderr")}
-        binary = {"stdout": 0, "stderr": 0}
-        async for stream, data in cmd:
-            if quiet:
-                continue
-            if binary[stream] or looks_binary(data):
-                binary[stream] += len(data)
-                continue
-            text, notice = decoders[stream].decode(data)
-            if notice:
-                self._error(f"{stream}: {notice}")
-            self._emit(stream, text)
-        for stream, dec in decoders.items():
-            if binary[stream]:
-                self._emit(stream, f"[binary output: {binary[stream]} bytes]\n")
-            else:
-                self._emit(stream, dec.decode(b"", final=True)[0])
-
-    # -- writing --------------------------------------------------------------
-
-    def _emit(self, stream: str, text: str) -> None:
-        if not text:
-            return
-        if stream == "stderr":
-            self._write(sys.stderr, text, red=True)
-        else:
-            self._write(sys.stdout, text)
-
-    def _write(self, out: TextIO, text: str, *, red: bool = False) -> None:
-        if red and self._colour:
-            text = f"\x1b[31m{text}\x1b[0m"
-        try:
-            out.write(text)
-            out.flush()
-        except UnicodeEncodeError:
-            # A terminal that cannot show some character: show what it can.
-            enc = out.encoding or "utf-8"
-            out.write(text.encode(enc, "replace").decode(enc))
-            out.flush()
-        self._at_line_start = text.endswith("\n") or text.endswith("\n\x1b[0m")
-
-    def _error(self, message: str) -> None:
-        if not self._at_line_start:
-            self._write(sys.stdout, "\n")
-        self._write(sys.stderr, f"rsh: {message}\n", red=True)
-
 
 def _quote(path: str) -> str:
     import shlex

@@ -25,7 +25,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-__all__ = ["STATE_FD", "EXPORTS_LIMIT", "ShellSession", "parse_state", "restore_script"]
+__all__ = ["STATE_FD", "EXPORTS_LIMIT", "ShellSession", "parse_state"]
 
 #: The descriptor the wrapper reports state on (dash takes single digits only).
 STATE_FD = 9
@@ -114,12 +114,3 @@ def parse_state(report: bytes) -> tuple[str, dict[str, str]] | None:
                 env[name] = value
             expect_name = False
     return os.fsdecode(cwd_raw), env
-
-
-def restore_script(exports: dict[str, str | None]) -> str:
-    """Shell commands that redo *exports* (as ``ShellSession.exports`` gives them) in a new session."""
-    parts = [f"export {name}={shlex.quote(value)}" for name, value in exports.items() if value is not None and _NAME.fullmatch(name)]
-    gone = [name for name, value in exports.items() if value is None and _NAME.fullmatch(name)]
-    if gone:
-        parts.append("unset " + " ".join(gone))
-    return "; ".join(parts)

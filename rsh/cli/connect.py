@@ -1,0 +1,107 @@
+"""``rsh connect [HOST]`` (also ``rsh HOST``, and bare ``rsh``): the prompt.
+
+Against HOST, or, without one, against a private server started on a free
+loopback port for this prompt alone and stopped with it, so that nothing it
+ran outlives the session.  Hanging up the terminal or SIGTERM ends the
+prompt cleanly either way.
+
+asyncio, the client and the prompt are imported when the prompt starts,
+not with the parser, which every subcommand builds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from .options import EXIT_USAGE, add_client_options, client_options, say, target
+
+if TYPE_CHECKING:
+    from ..client.aio import AsyncClient
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
+    """Add ``rsh connect`` to the subcommands."""
+    p = sub.add_parser(
+        name,
+        help="open a prompt on HOST (also: rsh HOST; rsh alone starts a private local server)",
+        description="An interactive prompt whose commands run on HOST. Without HOST (plain 'rsh'), "
+        "a private server on 127.0.0.1 is started for the session and stopped after it.",
+    )
+    add_client_options(p)
+    p.add_argument("--vi", action="store_true", help="Vi key bindings (default: Emacs)")
+    p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
+    p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the prompt until the person leaves; return its exit status.
+
+    Raises:
+        UsageError: a malformed address or ``--fingerprint``.
+        RshError: the first connection failed (exit 255).
+    """
+    import asyncio  # here, not at the top: `rsh exec` never needs it
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        say("the prompt needs a terminal; to run one command, use: rsh exec HOST -- CMD")
+        return EXIT_USAGE
+    if args.address is None:
+        return asyncio.run(_until_hangup(_private_prompt(args)))
+    from ..client.aio import AsyncClient
+
+    host, port, token = target(args)
+    options = client_options(args)
+
+    def connect() -> Awaitable[AsyncClient]:
+        return AsyncClient.connect(host, port, token, timeout=args.connect_timeout, **options)
+
+    return asyncio.run(_until_hangup(_prompt(args, connect, f"{host}:{port}")))
+
+
+def _prompt(args: argparse.Namespace, connect: Callable[[], Awaitable[AsyncClient]], label: str) -> Awaitable[int]:
+    """The prompt's loop against what *connect* reaches, as the options ask for it."""
+    from ..prompt.repl import Repl, history_file
+
+    return Repl(connect, label=label, vi=args.vi, history=history_file(), trace=args.trace).run()
+
+
+async def _until_hangup(work: Awaitable[int]) -> int:
+    """Run *work*, but end it cleanly (finally blocks run) when the terminal hangs up or we are told to stop."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return 128 + signal.SIGHUP
+
+
+async def _private_prompt(args: argparse.Namespace) -> int:
+    """A server on a free loopback port with a token that never touches the disk, for this prompt alone."""
+    import secrets
+
+    from ..client.aio import AsyncClient
+    from ..server.connection import Server
+
+    token = secrets.token_hex(32)
+    server = Server("127.0.0.1", 0, token, kill_leftovers=True)
+    await server.start()
+    try:
+        # Plain TCP whatever known_hosts says of this (random) port.
+        def connect() -> Awaitable[AsyncClient]:
+            return AsyncClient.connect("127.0.0.1", server.port, token, tls=False)
+
+        return await _prompt(args, connect, f"local server {server.address}")
+    finally:
+        # Every command, and whatever they left running, ends with the prompt.
+        await server.close()
