@@ -91,7 +91,7 @@ async def _private_prompt(args: argparse.Namespace) -> int:
     import secrets
 
     from ..client.aio import AsyncClient
-    from ..server.connection import Server
+    from ..server.listener import Server
 
     token = secrets.token_hex(32)
     server = Server("127.0.0.1", 0, token, kill_leftovers=True)

@@ -25,7 +25,7 @@ from ..server.limits import Limits
 from .options import UsageError, say
 
 if TYPE_CHECKING:
-    from ..server.guard import Guard
+    from ..server.admission import Guard
 
 __all__ = ["add_parser", "run", "serve_guard", "INSECURE_FLAG"]
 
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     """
     import asyncio  # here, not at the top: `rsh exec` never needs it
 
-    from ..server.connection import Server
+    from ..server.listener import Server
 
     # What is plainly wrong is refused before anything is created or opened.
     token_path = Path(args.token_file) if args.token_file else default_token_file()
@@ -166,7 +166,9 @@ def serve_guard(args: argparse.Namespace, *, no_auth: bool) -> Guard:
         UsageError: an unsafe or contradictory combination of options.
         RshError: the TLS identity or the audit log cannot be used.
     """
-    from ..server.guard import AccessList, AuditLog, CommandPolicy, Guard  # asyncio: only the server needs it
+    from ..server.admission import AccessList, Guard  # asyncio: only the server needs it
+    from ..server.audit import AuditLog
+    from ..server.policy import CommandPolicy
 
     host = args.host
     beyond = not is_loopback(host)
