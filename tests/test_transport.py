@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,6 +26,20 @@ def framed() -> FramedProtocol:
     return FramedProtocol(Sending("open"))
 
 
+@contextlib.asynccontextmanager
+async def framed_pair() -> AsyncIterator[tuple[asyncio.Transport, FramedProtocol, socket.socket]]:
+    """A FramedProtocol on one end of a socket pair with a small send buffer, and the other end."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    transport, proto = await asyncio.get_running_loop().connect_accepted_socket(framed, ours)
+    try:
+        yield transport, proto, theirs
+    finally:
+        transport.close()
+        theirs.close()
+        await asyncio.sleep(0)
+
+
 def test_unsent_skips_whole_parts_and_cuts_the_first_partial_one() -> None:
     parts: list[bytes | memoryview] = [b"ab", memoryview(b"cdef"), b"g"]
     assert _unsent(parts, 0) == b"abcdefg"
@@ -33,11 +49,7 @@ def test_unsent_skips_whole_parts_and_cuts_the_first_partial_one() -> None:
 
 
 async def test_corked_views_survive_a_full_socket_and_the_buffer_being_reused() -> None:
-    ours, theirs = socket.socketpair()
-    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.connect_accepted_socket(framed, ours)
-    try:
+    async with framed_pair() as (transport, proto, theirs):
         buffer = bytearray(os.urandom(4 * 65536))
         expected = bytes(buffer)
         proto.cork()
@@ -60,20 +72,12 @@ async def test_corked_views_survive_a_full_socket_and_the_buffer_being_reused() 
             frames += decoder.feed(data)
         assert [f.type for f in frames] == ["stdout"] * 4 + ["exit"]
         assert b"".join(f.payload for f in frames[:4]) == expected
-    finally:
-        transport.close()
-        theirs.close()
-        await asyncio.sleep(0)
 
 
 async def test_drain_raises_once_the_connection_is_lost() -> None:
     # It used to return as if all were well, so a writer went on "sending"
     # into a closed transport.
-    ours, theirs = socket.socketpair()
-    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.connect_accepted_socket(framed, ours)
-    try:
+    async with framed_pair() as (_, proto, theirs):
         chunk = bytes(65536)
         while not proto.writing_paused:
             proto.send("stdout", None, chunk)
@@ -85,7 +89,3 @@ async def test_drain_raises_once_the_connection_is_lost() -> None:
             await asyncio.wait_for(waiter, 10)
         with pytest.raises(ConnectionLost):
             await proto.drain()
-    finally:
-        transport.close()
-        theirs.close()
-        await asyncio.sleep(0)

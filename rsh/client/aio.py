@@ -17,28 +17,39 @@ blocking ``rsh.connect()`` drives; here they are driven with ``await``.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from ..errors import ConnectionLost, ProtocolError
 from ..protocol.address import DEFAULT_PORT, parse_address
-from ..protocol.client import Authenticated, ClientState, Completions, Exited, Output, exec_request
-from ..protocol.frames import DEFAULT_MAX_PAYLOAD, TraceHook
+from ..protocol.client import Authenticated, ClientProtocol, Completions, ExecOptions, Exited, Output, exec_request
+from ..protocol.frames import TraceHook
 from ..protocol.messages import SIGNALS, ExitStatus
 from . import ops
 from .aio_pump import AsyncPump, check_not_tls, open_pump
-from .connect import Dial
-from .known_hosts import ConfirmCallback
+from .connect import Dial, DialOptions
 
 if TYPE_CHECKING:
-    from ..results import CommandResult, TransferResult
-    from ..transfer.plan import LocalPath, Sources
-    from ..transfer.send import ProgressCallback
+    from ..results import CommandResult
 
 __all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _bound(op: Callable[Concatenate[ClientProtocol, P], ops.Op[T]]) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]]:
+    """The operation *op* as a coroutine method on this client's connection (its docstring is the method's).
+
+    Local files are read and written on the event loop's thread, a chunk at a time.
+    """
+
+    @functools.wraps(op)
+    async def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._drive(op(self._pump.conn, *args, **kwargs))
+
+    return method
 
 class RemoteCommand:
     """A command running on the server (asyncio).
@@ -78,7 +89,7 @@ class RemoteCommand:
             ConnectionLost: the connection is gone; the data will not arrive.
         """
         self._pump.conn.send_stdin(data)
-        await self._pump.drain_all()
+        await self._pump.make_room()
 
     def close_stdin(self) -> None:
         """Signal end of input to the command."""
@@ -145,33 +156,8 @@ class AsyncClient:
         self._pump.conn.trace = hook
 
     @classmethod
-    async def connect(
-        cls,
-        host: str = "127.0.0.1",
-        port: int = DEFAULT_PORT,
-        token: str | None = None,
-        *,
-        timeout: float = 10.0,
-        max_payload: int = DEFAULT_MAX_PAYLOAD,
-        trace: TraceHook | None = None,
-        tls: bool | None = None,
-        fingerprint: str | None = None,
-        known_hosts: str | os.PathLike[str] | None = None,
-        accept_new: bool = False,
-        confirm: ConfirmCallback | None = None,
-    ) -> AsyncClient:
-        """Connect and authenticate.
-
-        Args:
-            tls: True / False to force TLS on or off; None (default): TLS
-                unless the host is loopback with no pin for it.
-            fingerprint: the server's ``SHA256:...``; trust only that
-                (known_hosts is then neither read nor written).
-            known_hosts: the file of pins (default: the config directory's).
-            accept_new: pin a server seen for the first time without asking.
-            confirm: asks a person about a server seen for the first time
-                (``rsh.client.known_hosts.ConfirmCallback``); without it and without
-                *accept_new* such a server is refused.
+    async def connect(cls, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **options: Unpack[DialOptions]) -> AsyncClient:
+        """Connect and authenticate; *options* as ``rsh.client.connect.DialOptions`` has them.
 
         Raises:
             ConnectError: nothing answered at host:port within *timeout*, or the TLS handshake failed.
@@ -181,65 +167,53 @@ class AsyncClient:
             ProtocolError: the peer does not speak this protocol.
             ValueError: *fingerprint* is malformed, or given with ``tls=False``.
         """
-        dial = Dial(
-            host,
-            port,
-            token,
-            timeout=timeout,
-            max_payload=max_payload,
-            trace=trace,
-            tls=tls,
-            fingerprint=fingerprint,
-            known_hosts=known_hosts,
-            accept_new=accept_new,
-            confirm=confirm,
-        )
+        dial = Dial(host, port, token, **options)
         pump = await open_pump(dial)
         try:
-            async with asyncio.timeout(timeout) as limit:
+            async with asyncio.timeout(dial.timeout) as limit:
                 if not dial.tls:
                     await check_not_tls(pump, dial, limit.when() or 0.0)
                 while not isinstance(await pump.next_event(), Authenticated):
                     pass
         except (TimeoutError, ConnectionLost) as exc:
-            pump.close()
+            await pump.aclose()
             raise dial.handshake_failed(exc, pump.conn) from exc
         except BaseException:
-            pump.close()
+            pump.close()  # perhaps cancelled: no waiting here
             raise
         return cls(pump, dial.fingerprint, host)
 
     async def _drive(self, op: ops.Op[T]) -> T:
-        """Run an operation to its end, answering what it needs with ``await``."""
+        """Run an operation to its end, answering what it needs with ``await`` (see ``Client._drive``)."""
+        self._check_idle()
         pump = self._pump
         try:
-            need = next(op)
-            while True:
-                # The I/O's errors go into the operation, which names what it was doing.
+            drive = ops.Drive(op)
+            while not drive.done:
                 try:
-                    if need is ops.Need.EVENT:
-                        answer: Any = await pump.next_event()
-                    elif need is ops.Need.POLL:
-                        answer = pump.poll_event()
-                    elif need is ops.Need.DRAIN:
-                        await pump.drain_all()
-                        answer = None
-                    else:
-                        answer = await asyncio.get_running_loop().run_in_executor(None, need.job)
+                    answer = await self._answer(drive.need)
                 except BaseException as exc:
-                    need = op.throw(exc)
+                    drive.fail(exc)
                 else:
-                    need = op.send(answer)
-        except StopIteration as done:
-            pump.flush()
-            return done.value  # type: ignore[no-any-return]
+                    drive.answer(answer)
         except BaseException:
-            # As Client._drive: a refusal leaves the connection ready, anything else out of step.
-            if pump.conn.state is ClientState.READY and not pump.conn.at_eof:
-                pump.flush()
-            else:
-                pump.close()
+            ops.settle(pump.conn, pump.flush, pump.close)
             raise
+        pump.flush()
+        return drive.result
+
+    async def _answer(self, need: ops.Need | ops.HashJob) -> object:
+        pump = self._pump
+        if need is ops.Need.EVENT:
+            return await pump.next_event()
+        if need is ops.Need.POLL:
+            return pump.poll_event()
+        if need is ops.Need.ROOM:
+            await pump.make_room()
+            return None
+        assert isinstance(need, ops.HashJob)
+        # Hashing may read a whole file: not on the loop's thread.
+        return await asyncio.get_running_loop().run_in_executor(None, need.job)
 
     def _check_idle(self) -> None:
         if self._pump.conn.busy:
@@ -247,18 +221,8 @@ class AsyncClient:
         if self._pump.closed or self._pump.conn.at_eof:
             raise ConnectionLost("connection closed by server")
 
-    async def start(
-        self,
-        command: str | bytes | Sequence[str],
-        *,
-        stdin: bool = False,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        encoding: str | None = None,
-        session: bool = False,
-    ) -> RemoteCommand:
-        """Start *command* through the server's shell and return it running.
+    async def start(self, command: str | bytes | Sequence[str], **options: Unpack[ExecOptions]) -> RemoteCommand:
+        """Start *command* through the server's shell and return it running (*options*: ``ExecOptions``).
 
         With ``stdin=True`` the command reads what you ``write()`` until
         ``close_stdin()``; otherwise its stdin is empty.  With
@@ -267,33 +231,10 @@ class AsyncClient:
         that exported, and the exit status says where it ended (``cwd``).
         """
         self._check_idle()
-        request = exec_request(command, stdin=stdin, cwd=cwd, env=env, timeout=timeout, encoding=encoding, session=session)
+        request = exec_request(command, **options)
         self._pump.conn.start_command(request)
         self._pump.flush()
         return RemoteCommand(self, request.command.decode("utf-8", "replace"))
-
-    async def run(
-        self,
-        command: str | bytes | Sequence[str],
-        *,
-        input: bytes | None = None,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        encoding: str | None = None,
-        check: bool = False,
-        on_stdout: ops.OutputCallback | None = None,
-        on_stderr: ops.OutputCallback | None = None,
-    ) -> CommandResult:
-        """Run *command* to completion, like ``subprocess.run``; see ``rsh.Client.run``.
-
-        Raises:
-            CommandTimeout, CommandFailed, RemoteError, ConnectionLost.
-        """
-        self._check_idle()
-        conn = self._pump.conn
-        op = ops.run(conn, command, input=input, cwd=cwd, env=env, timeout=timeout, encoding=encoding, check=check, on_stdout=on_stdout, on_stderr=on_stderr)
-        return await self._drive(op)
 
     async def complete(self, kind: str, prefix: str) -> list[str]:
         """Ask the server for completions of *prefix*.
@@ -312,45 +253,13 @@ class AsyncClient:
             if isinstance(event, Completions):
                 return event.items
 
-    async def put(
-        self,
-        local: Sources,
-        remote: str,
-        *,
-        recursive: bool = False,
-        resume: bool = False,
-        cwd: str | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> TransferResult:
-        """Copy local files to the server; see ``rsh.Client.put`` (same arguments, same errors).
-
-        Local files are read on the event loop's thread, a chunk at a time.
-        """
-        self._check_idle()
-        conn = self._pump.conn
-        return await self._drive(ops.put(conn, local, remote, host=self.host, recursive=recursive, resume=resume, cwd=cwd, progress=progress))
-
-    async def get(
-        self,
-        remote: str | Sequence[str],
-        local: LocalPath | BinaryIO,
-        *,
-        recursive: bool = False,
-        resume: bool = False,
-        cwd: str | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> TransferResult:
-        """Copy files from the server; see ``rsh.Client.get`` (same arguments, same errors).
-
-        Local files are written on the event loop's thread, a chunk at a time.
-        """
-        self._check_idle()
-        conn = self._pump.conn
-        return await self._drive(ops.get(conn, remote, local, host=self.host, recursive=recursive, resume=resume, cwd=cwd, progress=progress))
+    run = _bound(ops.run)
+    put = _bound(ops.put)
+    get = _bound(ops.get)
 
     async def close(self) -> None:
-        """Close the connection; a running command is stopped by the server."""
-        self._pump.close()
+        """Close the connection and wait until it is; a running command is stopped by the server."""
+        await self._pump.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -359,6 +268,6 @@ class AsyncClient:
         await self.close()
 
 
-async def connect_async(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> AsyncClient:
+async def connect_async(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **options: Unpack[DialOptions]) -> AsyncClient:
     """Connect to an rsh server (asyncio); see ``AsyncClient.connect``."""
-    return await AsyncClient.connect(host, port, token, **kwargs)
+    return await AsyncClient.connect(host, port, token, **options)

@@ -23,6 +23,9 @@ __all__ = ["AsyncPump", "open_pump", "check_not_tls"]
 _QUEUE_HIGH = 64
 _QUEUE_LOW = 16
 
+# Seconds a closing connection may take to say goodbye (TLS's close_notify).
+CLOSE_WAIT = 5.0
+
 
 class AsyncPump(FramedProtocol):
     """A ``ClientProtocol`` over an asyncio transport, waited on by the coroutines of ``rsh.client.aio``."""
@@ -79,7 +82,22 @@ class AsyncPump(FramedProtocol):
             await self.wait_data()
         return event
 
-    async def drain_all(self) -> None:
+    async def aclose(self) -> None:
+        """Close, and return once the socket is: a caller whose loop ends next leaks nothing.
+
+        A TLS close waits for the peer's goodbye; one that does not come in
+        ``CLOSE_WAIT`` seconds is cut short.
+        """
+        self.close()
+        try:
+            async with asyncio.timeout(CLOSE_WAIT):
+                await self.wait_lost()
+        except TimeoutError:
+            if self.transport is not None:
+                self.transport.abort()
+            await self.wait_lost()
+
+    async def make_room(self) -> None:
         """Send what is queued and wait while the transport's buffer is full."""
         self.flush()
         await self.drain()
@@ -116,7 +134,7 @@ async def open_pump(dial: Dial) -> AsyncPump:
         await pump.wait_lost()
         raise
     if again:
-        pump.close()
+        await pump.aclose()
         return await open_pump(dial)
     return pump
 

@@ -12,33 +12,38 @@ command costs one send and the reads its answer needs.
 
 from __future__ import annotations
 
-import os
+import functools
 import select
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from ..errors import ConnectionLost
 from ..net.tls import TLS_PROBE_DELAY, client_context, speaks_tls
 from ..protocol.address import DEFAULT_PORT
-from ..protocol.client import Authenticated, ClientState, exec_request
-from ..protocol.frames import DEFAULT_MAX_PAYLOAD, TraceHook
+from ..protocol.client import Authenticated, ClientProtocol, exec_request
+from ..protocol.frames import TraceHook
 from ..protocol.messages import ExitStatus
 from . import ops
-from .connect import Dial
-from .known_hosts import ConfirmCallback
+from .connect import Dial, DialOptions
 from .socket_pump import SocketPump
-
-if TYPE_CHECKING:
-    from ..results import CommandResult, TransferResult
-    from ..transfer.plan import LocalPath, Sources
-    from ..transfer.send import ProgressCallback
 
 __all__ = ["Client", "connect"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _bound(op: Callable[Concatenate[ClientProtocol, P], ops.Op[T]]) -> Callable[Concatenate[Client, P], T]:
+    """The operation *op* as a method: run on this client's connection (its docstring is the method's)."""
+
+    @functools.wraps(op)
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._drive(op(self._pump.conn, *args, **kwargs))
+
+    return method
 
 
 class Client:
@@ -49,45 +54,16 @@ class Client:
         token: the shared secret; None looks where the command line does
             (``RSH_TOKEN``, then the default token file), and connects
             without one if neither has it (a ``--no-auth`` server).
-        timeout: seconds allowed for connecting and authenticating.
-        max_payload: the largest frame payload accepted from the server.
-        trace: called with every frame sent and received (see ``rsh.protocol.trace``).
-        tls, fingerprint, known_hosts, accept_new, confirm: TLS and the
-            server's pin, as for ``AsyncClient.connect``.
+        options: timeout, TLS and the server's pin, tracing (see
+            ``rsh.client.connect.DialOptions``).
 
     Raises:
         ConnectError, HostKeyChanged, UnknownHostKey, AuthError, ProtocolError,
         ConnectionLost; ValueError for a malformed fingerprint.
     """
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = DEFAULT_PORT,
-        token: str | None = None,
-        *,
-        timeout: float = 10.0,
-        max_payload: int = DEFAULT_MAX_PAYLOAD,
-        trace: TraceHook | None = None,
-        tls: bool | None = None,
-        fingerprint: str | None = None,
-        known_hosts: str | os.PathLike[str] | None = None,
-        accept_new: bool = False,
-        confirm: ConfirmCallback | None = None,
-    ) -> None:
-        dial = Dial(
-            host,
-            port,
-            token,
-            timeout=timeout,
-            max_payload=max_payload,
-            trace=trace,
-            tls=tls,
-            fingerprint=fingerprint,
-            known_hosts=known_hosts,
-            accept_new=accept_new,
-            confirm=confirm,
-        )
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **options: Unpack[DialOptions]) -> None:
+        dial = Dial(host, port, token, **options)
         sock = _open(dial)
         sock.setblocking(False)
         conn = dial.protocol()
@@ -96,7 +72,7 @@ class Client:
         self.closed = False
         #: The server's TLS fingerprint (it matched the pin), None without TLS.
         self.fingerprint = dial.fingerprint
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + dial.timeout
         try:
             if not dial.tls:
                 _check_not_tls(sock, dial, deadline)
@@ -127,67 +103,28 @@ class Client:
             raise ConnectionLost("this connection is closed")
         pump = self._pump
         try:
-            need = next(op)
-            while True:
-                # The I/O's errors go into the operation, which names what it was doing.
-                try:
-                    if need is ops.Need.EVENT:
-                        answer: Any = pump.next_event()
-                    elif need is ops.Need.POLL:
-                        answer = pump.poll_event()
-                    elif need is ops.Need.DRAIN:
-                        pump.drain()
-                        answer = None
-                    else:
-                        answer = need.job()
-                except BaseException as exc:
-                    need = op.throw(exc)
-                else:
-                    need = op.send(answer)
-        except StopIteration as done:
-            pump.flush()
-            return done.value  # type: ignore[no-any-return]
+            result = ops.Drive(op).run(self._answer)
         except BaseException:
-            # A refused command or transfer leaves the connection ready; an
-            # interrupt or a broken stream leaves it out of step: close it
-            # (the server then stops whatever it was doing for us).
-            if pump.conn.state is ClientState.READY and not pump.conn.at_eof:
-                pump.flush()
-            else:
-                self.close()
+            ops.settle(pump.conn, pump.flush, self.close)
             raise
+        pump.flush()
+        return result
 
-    def run(
-        self,
-        command: str | bytes | Sequence[str],
-        *,
-        input: bytes | None = None,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        encoding: str | None = None,
-        check: bool = False,
-        on_stdout: ops.OutputCallback | None = None,
-        on_stderr: ops.OutputCallback | None = None,
-    ) -> CommandResult:
-        """Run *command* to completion, like ``subprocess.run``.
+    def _answer(self, need: ops.Need | ops.HashJob) -> object:
+        pump = self._pump
+        if need is ops.Need.EVENT:
+            return pump.next_event()
+        if need is ops.Need.POLL:
+            return pump.poll_event()
+        if need is ops.Need.ROOM:
+            pump.make_room()
+            return None
+        assert isinstance(need, ops.HashJob)
+        return need.job()
 
-        Args:
-            input: bytes for the command's stdin (empty when None).
-            cwd / env: where it runs and extra environment variables.
-            timeout: seconds before the server stops it (TERM, then KILL).
-            encoding: declare the output to be in this encoding.
-            check: raise ``CommandFailed`` unless it exits 0.
-            on_stdout / on_stderr: called with each chunk as it arrives.
-
-        Raises:
-            CommandTimeout, CommandFailed, RemoteError, ConnectionLost.
-            On KeyboardInterrupt the connection is closed (the server then
-            stops the command) and the interrupt propagates.
-        """
-        conn = self._pump.conn
-        op = ops.run(conn, command, input=input, cwd=cwd, env=env, timeout=timeout, encoding=encoding, check=check, on_stdout=on_stdout, on_stderr=on_stderr)
-        return self._drive(op)
+    run = _bound(ops.run)
+    put = _bound(ops.put)
+    get = _bound(ops.get)
 
     def forward(
         self,
@@ -224,78 +161,8 @@ class Client:
         try:
             return forward(self._pump, request, stdin, stdout, stderr)
         except BaseException:
-            if self._pump.conn.state is not ClientState.READY:
-                self.close()
+            ops.settle(self._pump.conn, self._pump.flush, self.close)
             raise
-
-    def put(
-        self,
-        local: Sources,
-        remote: str,
-        *,
-        recursive: bool = False,
-        resume: bool = False,
-        cwd: str | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> TransferResult:
-        """Copy local files to the server, like ``scp LOCAL HOST:REMOTE``.
-
-        Args:
-            local: a path, a list of paths (then *remote* must be an existing
-                directory), or a readable binary stream (sent as one file).
-            remote: where it goes: into it if it is a directory, else that name.
-                Relative to *cwd*, else to the server's home directory.
-            recursive: copy directories (structure, modes, mtimes, symlinks
-                as links, empty directories).
-            resume: keep partial data if interrupted, and continue from the
-                partial an earlier ``resume=True`` call kept, once its first
-                bytes are verified to match.
-            progress: called with a ``TransferProgress`` as data moves.
-
-        Returns:
-            What was copied; every file's SHA-256 was verified by the server
-            before it appeared under its name.
-
-        Raises:
-            TransferFailed: something did not arrive (``result.failures``);
-                the connection is still usable.
-            ConnectionLost: the connection broke (it is closed).
-            RemoteError: the server refused the transfer (``not_allowed``,
-                restricted mode); the connection is still usable.
-            ValueError: nothing to send.
-        """
-        conn = self._pump.conn
-        return self._drive(ops.put(conn, local, remote, host=self.host, recursive=recursive, resume=resume, cwd=cwd, progress=progress))
-
-    def get(
-        self,
-        remote: str | Sequence[str],
-        local: LocalPath | BinaryIO,
-        *,
-        recursive: bool = False,
-        resume: bool = False,
-        cwd: str | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> TransferResult:
-        """Copy files from the server, like ``scp HOST:REMOTE LOCAL``.
-
-        Args:
-            remote: a path on the server, or several (then *local* must be an
-                existing directory); relative to *cwd*, else to its home.
-            local: where it goes: into it if it is a directory, else that
-                name; or a writable binary stream (files only, verified
-                after they are written to it).
-            recursive, resume, progress: as for ``put``.
-
-        Returns:
-            What was copied; every file's SHA-256 was verified here before it
-            appeared under its name.
-
-        Raises:
-            TransferFailed, ConnectionLost, RemoteError, ValueError: as for ``put``.
-        """
-        conn = self._pump.conn
-        return self._drive(ops.get(conn, remote, local, host=self.host, recursive=recursive, resume=resume, cwd=cwd, progress=progress))
 
     def close(self) -> None:
         """Close the connection; a running command is stopped by the server."""
@@ -310,9 +177,9 @@ class Client:
         self.close()
 
 
-def connect(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **kwargs: Any) -> Client:
+def connect(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **options: Unpack[DialOptions]) -> Client:
     """Connect to an rsh server and return a blocking ``Client`` (see its arguments)."""
-    return Client(host, port, token, **kwargs)
+    return Client(host, port, token, **options)
 
 
 def _open(dial: Dial) -> socket.socket:

@@ -10,6 +10,7 @@ hand the peer's certificate to ``check_peer``, and pump the handshake.
 from __future__ import annotations
 
 import os
+from typing import TypedDict, Unpack
 from ..config import resolve_client_token
 from ..errors import ConnectError, ConnectionLost, RshConnectionError
 from ..net.tls import handshake_failure, silent_server_hint, tls_server_error
@@ -17,7 +18,7 @@ from ..protocol.client import ClientProtocol
 from ..protocol.frames import DEFAULT_MAX_PAYLOAD, TraceHook
 from .known_hosts import ConfirmCallback, ServerPin
 
-__all__ = ["Dial", "connect_error_reason"]
+__all__ = ["Dial", "DialOptions", "connect_error_reason"]
 
 
 def connect_error_reason(exc: OSError) -> str:
@@ -30,43 +31,59 @@ def connect_error_reason(exc: OSError) -> str:
     return (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
 
 
+class DialOptions(TypedDict, total=False):
+    """How to reach a server, for ``rsh.connect()`` and ``rsh.connect_async()``; all optional."""
+
+    #: Seconds allowed for connecting and authenticating (default 10).
+    timeout: float
+    #: The largest frame payload accepted from the server.
+    max_payload: int
+    #: Called with every frame sent and received (see ``rsh.protocol.trace``).
+    trace: TraceHook | None
+    #: True / False to force TLS on or off; None (default): TLS unless the
+    #: host is loopback with no pin for it.
+    tls: bool | None
+    #: The server's ``SHA256:...``; trust only that (known_hosts is then
+    #: neither read nor written).
+    fingerprint: str | None
+    #: The file of pins (default: the config directory's).
+    known_hosts: str | os.PathLike[str] | None
+    #: Pin a server seen for the first time without asking.
+    accept_new: bool
+    #: Asks a person about a server seen for the first time
+    #: (``rsh.client.known_hosts.ConfirmCallback``); without it and without
+    #: *accept_new* such a server is refused.
+    confirm: ConfirmCallback | None
+
+
 class Dial:
     """One attempt to reach *host*:*port*: what to trust, how to speak, until when.
 
     Args:
         token: None looks where the command line does (``RSH_TOKEN``, then the
             default token file) and goes without if neither has it.
-        tls: True / False to force TLS on or off; None: TLS unless the host is
-            loopback with no pin for it.
-        fingerprint, known_hosts, accept_new, confirm: the server's pin (see
-            ``rsh.client.known_hosts.ServerPin``).
+        options: see ``DialOptions``.
 
     Raises:
         ValueError: *fingerprint* is malformed, or given with ``tls=False``.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        token: str | None,
-        *,
-        timeout: float,
-        max_payload: int = DEFAULT_MAX_PAYLOAD,
-        trace: TraceHook | None = None,
-        tls: bool | None = None,
-        fingerprint: str | None = None,
-        known_hosts: str | os.PathLike[str] | None = None,
-        accept_new: bool = False,
-        confirm: ConfirmCallback | None = None,
-    ) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, host: str, port: int, token: str | None, **options: Unpack[DialOptions]) -> None:
+        self.host, self.port = host, port
+        self.timeout = options.get("timeout", 10.0)
         self.where = f"{host}:{port}"
         self.token = resolve_client_token(None) if token is None else token
-        self.pin = ServerPin(host, port, fingerprint=fingerprint, known_hosts=known_hosts, accept_new=accept_new, confirm=confirm)
-        self.tls = self.pin.wants_tls(tls)
-        self.max_payload = max_payload
-        self.trace = trace
+        self.pin = ServerPin(
+            host,
+            port,
+            fingerprint=options.get("fingerprint"),
+            known_hosts=options.get("known_hosts"),
+            accept_new=options.get("accept_new", False),
+            confirm=options.get("confirm"),
+        )
+        self.tls = self.pin.wants_tls(options.get("tls"))
+        self.max_payload = options.get("max_payload", DEFAULT_MAX_PAYLOAD)
+        self.trace = options.get("trace")
         #: The server's fingerprint once ``check_peer`` accepted it.
         self.fingerprint: str | None = None
 

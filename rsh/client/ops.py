@@ -6,24 +6,24 @@ needs and is sent the answer::
 
     Need.EVENT   -> the next event (waiting for it)
     Need.POLL    -> the next event if one has already arrived, else None
-    Need.DRAIN   -> None, once the send queue has room again
+    Need.ROOM    -> None, once the send queue has room again
     HashJob(job) -> job()'s result (blocking work: the asyncio client runs it in a thread)
 
 The blocking ``Client`` answers these from a socket and ``poll()``, the
-``AsyncClient`` with ``await``: that is all either knows of an operation.
-When an operation raises, the protocol's state says what is left: READY
-(a refused command or transfer, a failed ``check``) keeps the connection;
-anything else means the stream is out of step and the driver closes it.
+``AsyncClient`` with ``await`` (each through a ``Drive``): that is all either
+knows of an operation, and their ``run``, ``put`` and ``get`` methods are
+these functions, bound to the client's connection.  When an operation
+raises, the protocol's state says what is left (``usable``).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypedDict, TypeVar, Unpack
 
 from ..errors import CommandFailed, CommandTimeout, ConnectionLost, ProtocolError
-from ..protocol.client import ClientProtocol, Exited, Output, exec_request
+from ..protocol.client import ClientProtocol, ClientState, Exited, Output, exec_request
 from ..protocol.connection import Event, FrameEvent
 from ..protocol.frames import Frame
 from ..protocol.messages import ExitStatus
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..transfer.receive import Receiver
     from ..transfer.send import PrefixHash, ProgressCallback, Sender
 
-__all__ = ["Need", "HashJob", "Op", "OutputCallback", "Collector", "run", "put", "get"]
+__all__ = ["Need", "HashJob", "Op", "Drive", "usable", "settle", "TransferOptions", "OutputCallback", "Collector", "run", "put", "get"]
 
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ class Need(enum.Enum):
 
     EVENT = "event"
     POLL = "poll"
-    DRAIN = "drain"
+    ROOM = "room"
 
 
 class HashJob:
@@ -60,6 +60,68 @@ class HashJob:
 
 #: An operation: yields ``Need``s and ``HashJob``s, returns its result.
 Op = Generator["Need | HashJob", Any, T]
+
+
+class Drive(Generic[T]):
+    """One operation on its way: what it needs now (``need``), its ``result`` once ``done``.
+
+    A driver answers each need with ``answer(value)``, or with ``fail(exc)``
+    when getting the answer raised: the error goes into the operation, which
+    names what it was doing (the file a transfer was on).
+    """
+
+    def __init__(self, op: Op[T]) -> None:
+        self._op = op
+        self.done = False
+        self.need: Need | HashJob = Need.EVENT
+        self.result: T
+        self._step(op.send, None)
+
+    def answer(self, value: object) -> None:
+        """Hand the operation what it needed."""
+        self._step(self._op.send, value)
+
+    def fail(self, exc: BaseException) -> None:
+        """Raise *exc* inside the operation (where it may be named, or cleaned up after)."""
+        self._step(self._op.throw, exc)
+
+    def run(self, answer: Callable[[Need | HashJob], object]) -> T:
+        """Drive the operation to its end with *answer*, a blocking function from need to answer."""
+        while not self.done:
+            try:
+                value = answer(self.need)
+            except BaseException as exc:
+                self.fail(exc)
+            else:
+                self.answer(value)
+        return self.result
+
+    def _step(self, step: Callable[[Any], Need | HashJob], arg: Any) -> None:
+        try:
+            self.need = step(arg)
+        except StopIteration as stop:
+            self.done = True
+            self.result = stop.value
+
+
+def usable(conn: ClientProtocol) -> bool:
+    """After an operation raised: is the connection still in step?
+
+    A refused command or transfer, or a failed ``check``, leaves it READY;
+    an interrupt or a broken stream does not.
+    """
+    return conn.state is ClientState.READY and not conn.at_eof
+
+
+def settle(conn: ClientProtocol, flush: Callable[[], None], close: Callable[[], None]) -> None:
+    """After an operation raised: send what it owed if the connection is ``usable``, else close it.
+
+    Closing is how the server learns to stop whatever it was doing for us.
+    """
+    if usable(conn):
+        flush()
+    else:
+        close()
 
 
 class Collector:
@@ -128,7 +190,23 @@ def run(
     on_stdout: OutputCallback | None = None,
     on_stderr: OutputCallback | None = None,
 ) -> Op[CommandResult]:
-    """Run *command* to completion, feeding it *input*; see ``Client.run``."""
+    """Run *command* to completion, like ``subprocess.run``.
+
+    Args:
+        command: a string for the server's shell, bytes, or a list of words
+            (quoted so that each arrives as one argument).
+        input: bytes for the command's stdin (empty when None).
+        cwd / env: where it runs and extra environment variables.
+        timeout: seconds before the server stops it (TERM, then KILL).
+        encoding: declare the output to be in this encoding.
+        check: raise ``CommandFailed`` unless it exits 0.
+        on_stdout / on_stderr: called with each chunk as it arrives.
+
+    Raises:
+        CommandTimeout, CommandFailed, RemoteError, ConnectionLost.
+        On KeyboardInterrupt the connection is closed (the server then
+        stops the command) and the interrupt propagates.
+    """
     request = exec_request(command, stdin=input is not None, cwd=cwd, env=env, timeout=timeout, encoding=encoding)
     conn.start_command(request)
     collector = Collector(request.command.decode("utf-8", "replace"), on_stdout, on_stderr)
@@ -137,7 +215,7 @@ def run(
         view = memoryview(input)
         for i in range(0, len(view), _STDIN_STEP):
             conn.send_stdin(view[i : i + _STDIN_STEP])
-            yield Need.DRAIN
+            yield Need.ROOM
             # Take what output came meanwhile: a command that writes before
             # it has read all its input must not wait for us to finish.
             while status is None and (event := (yield Need.POLL)) is not None:
@@ -160,27 +238,53 @@ def _lost(where: str, exc: ConnectionLost) -> ConnectionLost:
     return ConnectionLost(f"{where}: connection lost ({exc})")
 
 
-def put(
-    conn: ClientProtocol,
-    local: Sources,
-    remote: str,
-    *,
-    host: str,
-    recursive: bool = False,
-    resume: bool = False,
-    cwd: str | None = None,
-    progress: ProgressCallback | None = None,
-) -> Op[TransferResult]:
-    """Copy local files to the server, one transfer per source; see ``Client.put``."""
+class TransferOptions(TypedDict, total=False):
+    """How ``put`` and ``get`` copy; all optional."""
+
+    #: Copy directories (structure, modes, mtimes, symlinks as links, empty directories).
+    recursive: bool
+    #: Keep partial data if interrupted, and continue from the partial an
+    #: earlier ``resume=True`` call kept, once its first bytes are verified to match.
+    resume: bool
+    #: What relative remote paths are relative to (else the server's home directory).
+    cwd: str | None
+    #: Called with a ``TransferProgress`` as data moves.
+    progress: ProgressCallback | None
+
+
+def put(conn: ClientProtocol, local: Sources, remote: str, **options: Unpack[TransferOptions]) -> Op[TransferResult]:
+    """Copy local files to the server, like ``scp LOCAL HOST:REMOTE``.
+
+    Args:
+        local: a path, a list of paths (then *remote* must be an existing
+            directory), or a readable binary stream (sent as one file).
+        remote: where it goes: into it if it is a directory, else that name.
+            Relative to *cwd*, else to the server's home directory.
+        options: recursive, resume, cwd, progress (see ``TransferOptions``).
+
+    Returns:
+        What was copied; every file's SHA-256 was verified by the server
+        before it appeared under its name.
+
+    Raises:
+        TransferFailed: something did not arrive (``result.failures``);
+            the connection is still usable.
+        ConnectionLost: the connection broke (it is closed).
+        RemoteError: the server refused the transfer (``not_allowed``,
+            restricted mode); the connection is still usable.
+        ValueError: nothing to send.
+    """
     from ..results import TransferResult
     from ..transfer.plan import checked, put_plan
     from ..transfer.send import Sender
 
+    progress = options.get("progress")
+    plan = put_plan(local, remote, recursive=options.get("recursive", False), resume=options.get("resume", False), cwd=options.get("cwd"))
     total = TransferResult()
-    for request, source in put_plan(local, remote, recursive=recursive, resume=resume, cwd=cwd):
+    for request, source in plan:
         conn.start_transfer("put", request.to_fields())
         total += yield from _send(conn, Sender(source, progress=progress, sent_before=total.sent))
-    return checked(total, host)
+    return checked(total, conn.host)
 
 
 def _send(conn: ClientProtocol, sender: Sender) -> Op[TransferResult]:
@@ -196,7 +300,7 @@ def _send(conn: ClientProtocol, sender: Sender) -> Op[TransferResult]:
                 if out is not None:
                     conn.send_frame(out)
                     # Back-pressure: read no more of the file than the socket takes.
-                    yield Need.DRAIN
+                    yield Need.ROOM
                     continue
                 event = yield Need.EVENT
             sender.on_reply(_transfer_frame(event))
@@ -217,28 +321,35 @@ def _send(conn: ClientProtocol, sender: Sender) -> Op[TransferResult]:
     return sender.result()
 
 
-def get(
-    conn: ClientProtocol,
-    remote: str | Sequence[str],
-    local: LocalPath | BinaryIO,
-    *,
-    host: str,
-    recursive: bool = False,
-    resume: bool = False,
-    cwd: str | None = None,
-    progress: ProgressCallback | None = None,
-) -> Op[TransferResult]:
-    """Copy files from the server, one transfer per remote path; see ``Client.get``."""
+def get(conn: ClientProtocol, remote: str | Sequence[str], local: LocalPath | BinaryIO, **options: Unpack[TransferOptions]) -> Op[TransferResult]:
+    """Copy files from the server, like ``scp HOST:REMOTE LOCAL``.
+
+    Args:
+        remote: a path on the server, or several (then *local* must be an
+            existing directory); relative to *cwd*, else to its home.
+        local: where it goes: into it if it is a directory, else that
+            name; or a writable binary stream (files only, verified
+            after they are written to it).
+        options: recursive, resume, cwd, progress, as for ``put``.
+
+    Returns:
+        What was copied; every file's SHA-256 was verified here before it
+        appeared under its name.
+
+    Raises:
+        TransferFailed, ConnectionLost, RemoteError, ValueError: as for ``put``.
+    """
     from ..results import TransferResult
     from ..transfer.plan import checked, get_requests, make_receiver
 
-    requests = get_requests(remote, recursive=recursive, cwd=cwd)
+    requests = get_requests(remote, recursive=options.get("recursive", False), cwd=options.get("cwd"))
+    resume, progress = options.get("resume", False), options.get("progress")
     total = TransferResult()
     for request in requests:
         receiver = make_receiver(local, several=len(requests) > 1, resume=resume, progress=progress, sent_before=total.sent)
         conn.start_transfer("get", request.to_fields())
         total += yield from _receive(conn, receiver)
-    return checked(total, host)
+    return checked(total, conn.host)
 
 
 def _receive(conn: ClientProtocol, receiver: Receiver) -> Op[TransferResult]:

@@ -95,7 +95,7 @@ class SocketPump:
                 event = self.conn.next_event()
         return None if event is NEED_DATA else event
 
-    def drain(self) -> None:
+    def make_room(self) -> None:
         """Wait until less than ``OUT_HIGH`` is queued, reading what arrives meanwhile."""
         self.queue()
         while self.out_len >= OUT_HIGH:

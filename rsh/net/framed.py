@@ -152,11 +152,6 @@ class FramedProtocol(asyncio.BufferedProtocol):
         transport = self.transport
         if not parts or transport is None or transport.is_closing():
             return
-        if len(parts) <= 2 and len(parts[-1]) <= 256 * 1024:
-            # One write: two would cost a second send() syscall per chunk, and
-            # copying a 64 KiB chunk is cheaper than that.
-            transport.write(b"".join(parts) if len(parts) > 1 else parts[0])
-            return
         if self._fd >= 0 and not transport.get_write_buffer_size():
             # Nothing queued before them: hand the headers and payloads to
             # the socket as they lie, with no copy into one buffer, and
@@ -170,6 +165,8 @@ class FramedProtocol(asyncio.BufferedProtocol):
             if rest:
                 transport.write(rest)
             return
+        # One write, of a copy: the transport may keep what it is given, and
+        # a payload may be a view of a buffer its owner reuses.
         transport.write(b"".join(parts))
 
     def cork(self) -> None:
@@ -216,11 +213,3 @@ class FramedProtocol(asyncio.BufferedProtocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         self.closed = True
-
-    def send_error_and_close(self, exc: ProtocolError) -> None:
-        """Tell the peer why, then close: the stream cannot be trusted any more."""
-        try:
-            self.send("error", {"code": exc.code, "message": exc.message})
-        except ProtocolError:
-            pass  # an error is always legal to send; a table that says otherwise must not hide exc
-        self.close()

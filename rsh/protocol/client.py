@@ -18,13 +18,12 @@ outside a transfer is raised from ``next_event`` as ``RemoteError``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from ..errors import AuthError, ConnectionLost, ProtocolError, RemoteError
 from . import auth
-from .connection import STAY, Connection, Direction, Event, FrameEvent
+from .connection import STAY, Connection, Direction, Event, FrameEvent, State
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, TraceHook
 from .messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus, remote_error
 
@@ -36,6 +35,7 @@ __all__ = [
     "Output",
     "Exited",
     "Completions",
+    "ExecOptions",
     "exec_request",
 ]
 
@@ -43,7 +43,9 @@ __all__ = [
 STDIN_CHUNK = 64 * 1024
 
 
-class ClientState(enum.Enum):
+class ClientState(State):
+    """Where the client's end stands (the table in the module docstring)."""
+
     HELLO = "waiting for hello"
     AUTH = "authenticating"
     READY = "ready"
@@ -134,16 +136,24 @@ class Completions(Event):
         self.items = items
 
 
-def exec_request(
-    command: str | bytes | Sequence[str],
-    *,
-    stdin: bool = False,
-    cwd: str | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    encoding: str | None = None,
-    session: bool = False,
-) -> ExecRequest:
+class ExecOptions(TypedDict, total=False):
+    """How to run a command (every ``exec`` field but the command); all optional."""
+
+    #: The command reads what is sent with ``stdin`` frames (else its stdin is empty).
+    stdin: bool
+    #: Where it runs (relative to the server's home); not with *session*.
+    cwd: str | None
+    #: Variables added to its environment.
+    env: Mapping[str, str] | None
+    #: Seconds before the server stops it (TERM, then KILL).
+    timeout: float | None
+    #: Declare its output to be in this encoding.
+    encoding: str | None
+    #: Run in the connection's shell session (cwd and exports persist).
+    session: bool
+
+
+def exec_request(command: str | bytes | Sequence[str], **options: Unpack[ExecOptions]) -> ExecRequest:
     """Build the ``exec`` for *command*, checking it before anything is sent.
 
     A string is sent as UTF-8 (lone surrogates as the bytes they stand for),
@@ -168,7 +178,16 @@ def exec_request(
         raise ValueError("the command is empty")
     if b"\0" in raw:
         raise ValueError("the command contains a NUL byte, which no shell can be given")
-    return ExecRequest(raw, cwd, dict(env) if env else None, timeout, stdin, encoding, session)
+    env = options.get("env")
+    return ExecRequest(
+        raw,
+        options.get("cwd"),
+        dict(env) if env else None,
+        options.get("timeout"),
+        options.get("stdin", False),
+        options.get("encoding"),
+        options.get("session", False),
+    )
 
 
 class ClientProtocol(Connection):
@@ -186,6 +205,8 @@ class ClientProtocol(Connection):
         super().__init__(ClientState.HELLO, max_payload=max_payload, trace=trace)
         self.token = token
         self.where = where
+        #: The server as failures name it (``HOST:path``).
+        self.host = where.rpartition(":")[0] or where
         #: The server's ``hello``, once it came.
         self.hello: Frame | None = None
         #: What the server said of itself: hello's fields, and once

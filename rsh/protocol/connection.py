@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Final
 from ..errors import ConnectionLost, ProtocolError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, TraceHook, encode_header
 
-__all__ = ["NEED_DATA", "NeedData", "Event", "FrameEvent", "Connection", "Transitions", "Direction", "STAY"]
+__all__ = ["NEED_DATA", "NeedData", "Event", "FrameEvent", "Connection", "Transitions", "State", "Direction", "STAY"]
 
 
 class NeedData(enum.Enum):
@@ -59,7 +59,17 @@ class FrameEvent(Event):
         return f"FrameEvent({self.frame!r})"
 
 
-class Direction(enum.Enum):
+class State(enum.Enum):
+    """Base of each role's states (and of ``Direction``).
+
+    Members are singletons: they hash by identity, in C.  Enum's own hash is
+    a Python call, and the table looks a state and a direction up on every frame.
+    """
+
+    __hash__ = object.__hash__
+
+
+class Direction(State):
     """Which way a frame goes, as the transition tables name moves."""
 
     SEND = "send"
@@ -131,8 +141,9 @@ class Connection:
         """*nbytes* were written at the start of the last ``get_buffer()``; 0 is end of stream.
 
         A framing error is not raised here but by ``next_event``, after the
-        frames that came before it: what the peer said before it broke the
-        stream (an ``exit``, say) still counts.
+        frames of earlier reads: what the peer said before it broke the
+        stream (an ``exit``, say) still counts.  (Frames in the same read as
+        the bad bytes are not kept: the decoder stops at the first error.)
         """
         if nbytes == 0:
             self._eof = True

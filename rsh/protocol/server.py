@@ -28,13 +28,13 @@ is this one, with DISCARDING written as "RECEIVING, dropped up to end".
 
 from __future__ import annotations
 
-import enum
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final
 
 from ..errors import ProtocolError
 from . import auth
-from .connection import STAY, Connection, Direction, Event, FrameEvent, NeedData, Transitions
+from .connection import STAY, Connection, Direction, Event, FrameEvent, NeedData, State, Transitions
 from .frames import DEFAULT_MAX_PAYLOAD, MESSAGE_TYPES, Frame, TraceHook
 from .messages import PROTOCOL_VERSION, SIGNALS, TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest
 
@@ -45,7 +45,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-class ServerState(enum.Enum):
+class ServerState(State):
     """Where a server connection is (the values are what error messages call them)."""
 
     AUTH = "auth"
@@ -60,10 +60,6 @@ class ServerState(enum.Enum):
     #: A get: the client receives files.
     SENDING = "sending"
     CLOSED = "closed"
-
-    # Members are singletons: hash them by identity, in C.  Enum's own hash
-    # is a Python call, and the table looks the state up on every frame.
-    __hash__ = object.__hash__
 
 
 # The server's own decisions, moves of the table that are not frames.
@@ -135,93 +131,59 @@ _DEAF = frozenset({ServerState.REJECTED, ServerState.DISCARDING, ServerState.CLO
 # -- events -------------------------------------------------------------------
 
 
-class _Fields(Event):
-    """An event with a few named fields, compared and shown by them."""
-
-    __slots__ = ()
-
-    def _names(self) -> tuple[str, ...]:
-        return self.__slots__  # each event's own: the base's is empty
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self._names())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Fields) and type(other) is type(self) and self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._names())})"
-
-
-class Authenticated(_Fields):
+@dataclass(slots=True)
+class Authenticated(Event):
     """The client proved it holds the token (or the server needs none): commands may run now."""
 
-    __slots__ = ()
 
-
-class AuthRejected(_Fields):
+@dataclass(slots=True)
+class AuthRejected(Event):
     """A wrong MAC.  The driver waits its fixed delay, reading nothing, then calls ``fail_auth``."""
 
-    __slots__ = ()
 
-
-class ExecRequested(_Fields):
+@dataclass(slots=True)
+class ExecRequested(Event):
     """An ``exec``, its fields checked.  The driver runs it or ``refuse``\\ s it."""
 
-    __slots__ = ("request",)
-
-    def __init__(self, request: ExecRequest) -> None:
-        self.request = request
+    request: ExecRequest
 
 
-class StdinReceived(_Fields):
+@dataclass(slots=True)
+class StdinReceived(Event):
     """Bytes for the running command's stdin; *eof*: there will be no more."""
 
-    __slots__ = ("data", "eof")
-
-    def __init__(self, data: bytes, eof: bool) -> None:
-        self.data = data
-        self.eof = eof
+    data: bytes
+    eof: bool
 
 
-class SignalRequested(_Fields):
+@dataclass(slots=True)
+class SignalRequested(Event):
     """Send *signum* to the running command."""
 
-    __slots__ = ("signum",)
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
+    signum: int
 
 
-class CompleteRequested(_Fields):
+@dataclass(slots=True)
+class CompleteRequested(Event):
     """Tab: names of *kind* (``command`` or ``path``) starting with *prefix*; answer with ``completions`` *id*."""
 
-    __slots__ = ("kind", "prefix", "id")
-
-    def __init__(self, kind: str, prefix: str, id: int) -> None:
-        self.kind = kind
-        self.prefix = prefix
-        self.id = id
+    kind: str
+    prefix: str
+    id: int
 
 
-class PutRequested(_Fields):
+@dataclass(slots=True)
+class PutRequested(Event):
     """A ``put``; its fields are checked by ``rsh.transfer.rules.PutRequest.from_frame``."""
 
-    __slots__ = ("frame",)
-
-    def __init__(self, frame: Frame) -> None:
-        self.frame = frame
+    frame: Frame
 
 
-class GetRequested(_Fields):
+@dataclass(slots=True)
+class GetRequested(Event):
     """A ``get``; its fields are checked by ``rsh.transfer.rules.GetRequest.from_frame``."""
 
-    __slots__ = ("frame",)
-
-    def __init__(self, frame: Frame) -> None:
-        self.frame = frame
+    frame: Frame
 
 
 def _bad(what: str) -> ProtocolError:
