@@ -98,7 +98,10 @@ def main() -> None:
     ratios.sort()
     print(f"{n} sequential `true` commands, in {blocks} alternating turns of {args.block}")
     print(f"  local subprocess.run(['sh','-c','true']): {local * us / 1000:6.3f} ms each   (parent CPU {local_cpu / 1000 / n:5.0f} us)")
-    print(f"  rsh, one open connection               : {rshs * us / 1000:6.3f} ms each   (client CPU {client_cpu / 1000 / n:5.0f} us, server CPU {server_cpu / 1000 / n:5.0f} us)")
+    print(
+        f"  rsh, one open connection               : {rshs * us / 1000:6.3f} ms each   "
+        f"(client CPU {client_cpu / 1000 / n:5.0f} us, server CPU {server_cpu / 1000 / n:5.0f} us)"
+    )
     print(f"  ratio rsh / local                      : {rshs / local:6.2f}   (target <= 1.30)")
     print(f"  per turn: median {statistics.median(ratios):.2f}, middle half {ratios[len(ratios) // 4]:.2f} to {ratios[(3 * len(ratios)) // 4]:.2f}")
     if args.cold:

@@ -209,7 +209,17 @@ def main() -> None:
     else:
         print(f"  scp: not measured ({scp_note})")
     print(f"  peak RSS: server {server_rss:.1f} MiB, client {max(client_rss):.1f} MiB   (target < 64 MiB each)")
-    print("  (all runs: floor " + " ".join(f"{t:.2f}" for t in floors) + ", hashed " + " ".join(f"{t:.2f}" for t in hashed) + ", put " + " ".join(f"{t:.2f}" for t in puts) + ", get " + " ".join(f"{t:.2f}" for t in gets) + ")")
+    print(
+        "  (all runs: floor "
+        + " ".join(f"{t:.2f}" for t in floors)
+        + ", hashed "
+        + " ".join(f"{t:.2f}" for t in hashed)
+        + ", put "
+        + " ".join(f"{t:.2f}" for t in puts)
+        + ", get "
+        + " ".join(f"{t:.2f}" for t in gets)
+        + ")"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .version import __version__
-
 from .errors import (
     AuthError,
     CommandFailed,
@@ -24,6 +22,7 @@ from .errors import (
     RshError,
     TransferFailed,
 )
+from .version import __version__
 
 # name -> the module that defines it, imported on first use (PEP 562).
 _LAZY = {
@@ -41,9 +40,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .client.aio import AsyncClient, RemoteCommand, connect_async
-    from .results import CommandResult, Failure, TransferProgress, TransferResult
-    from .protocol.address import DEFAULT_PORT
     from .client.blocking import Client, connect
+    from .protocol.address import DEFAULT_PORT
+    from .results import CommandResult, Failure, TransferProgress, TransferResult
 
 
 def __getattr__(name: str) -> Any:

@@ -22,8 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .results import CommandResult
-    from .results import TransferResult
+    from .results import CommandResult, TransferResult
 
 __all__ = [
     "RshError",

@@ -91,7 +91,12 @@ def trace_session() -> str:
         token = str(Path(tmp) / "token")
         server = subprocess.Popen(
             [sys.executable, "-m", "rsh", "serve", "--host", "127.0.0.1", "--port", "0", "--token-file", token],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             assert server.stderr is not None
@@ -107,8 +112,14 @@ def trace_session() -> str:
             r = subprocess.run(
                 [sys.executable, "-m", "rsh", "exec", "-n", "--trace", "--token-file", token, f"127.0.0.1:{port}", "--", cmd],
                 # One pipe for both, so trace lines and output keep the order a terminal would show.
-                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, timeout=60, check=False,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=60,
+                check=False,
             )
         finally:
             server.terminate()

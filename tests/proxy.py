@@ -168,7 +168,6 @@ class Proxy(_Relay):
         return bytes(out)
 
 
-
 class SlowStart(_Relay):
     """Forward every connection to 127.0.0.1:*upstream*, holding the server's first bytes back *delay* seconds.
 
@@ -200,4 +199,3 @@ class SlowStart(_Relay):
         except OSError:
             pass
         _shut(src, dst)
-

@@ -229,7 +229,12 @@ def test_restricted_put_and_get_are_refused_and_the_connection_stays(make_server
     assert not dest.exists()
     assert not any("protocol error" in line for line in s.log)
     # Each refusal is in the audit log, as a refused command is.
-    assert wait_until(lambda: [(x["event"], x.get("refused")) for x in s.audit_records() if x["event"] in ("put", "get")] == [("put", "not_allowed")] * 3 + [("get", "not_allowed")] + [("put", "not_allowed"), ("get", "not_allowed")])
+    assert wait_until(
+        lambda: (
+            [(x["event"], x.get("refused")) for x in s.audit_records() if x["event"] in ("put", "get")]
+            == [("put", "not_allowed")] * 3 + [("get", "not_allowed")] + [("put", "not_allowed"), ("get", "not_allowed")]
+        )
+    )
     assert {x["target"] for x in s.audit_records("put")} == {str(dest)}
 
 

@@ -183,7 +183,9 @@ def test_serve_refuses_no_auth_beyond_loopback(invoke: Callable[..., Invoked]) -
 
 
 def test_port_in_use_is_one_line(server: ServerProcess, tmp_path: Path) -> None:
-    r = subprocess.run(rsh_argv("serve", "--port", str(server.port), "--token-file", str(tmp_path / "t")), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    r = subprocess.run(
+        rsh_argv("serve", "--port", str(server.port), "--token-file", str(tmp_path / "t")), env=rsh_env(tmp_path), capture_output=True, timeout=60
+    )
     assert r.returncode == 1
     assert r.stderr.decode().splitlines()[-1].startswith(f"rsh: cannot listen on 127.0.0.1:{server.port}")
     assert b"Traceback" not in r.stderr
@@ -204,11 +206,15 @@ def test_start_up_loads_only_what_the_command_needs(server: ServerProcess, tmp_p
     code = (
         "import sys, runpy; sys.argv = ['rsh', 'exec', '--token-file', sys.argv[1], sys.argv[2], '--', 'true']\n"
         "try:\n    runpy.run_module('rsh', run_name='__main__')\n"
-        f"except SystemExit as exc:\n    print(exc.code, sorted(m for m in sys.modules if m.startswith(('rsh.transfer', 'rsh.server', 'rsh.prompt')) or m in {heavy}))"
+        "except SystemExit as exc:\n"
+        f"    print(exc.code, sorted(m for m in sys.modules if m.startswith(('rsh.transfer', 'rsh.server', 'rsh.prompt')) or m in {heavy}))"
     )
     r = subprocess.run([sys.executable, "-c", code, str(server.token_file), server.address], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"0 []\n", r.stderr
-    code = "import sys, rsh; print(sorted(m for m in ('asyncio', 'rsh.client.aio', 'rsh.client.blocking') if m in sys.modules)); rsh.connect; print('rsh.client.blocking' in sys.modules)"
+    code = (
+        "import sys, rsh; print(sorted(m for m in ('asyncio', 'rsh.client.aio', 'rsh.client.blocking') if m in sys.modules)); "
+        "rsh.connect; print('rsh.client.blocking' in sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-c", code], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"[]\nTrue\n", r.stderr
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from rsh.protocol.frames import FrameDecoder, encode_frame
 from rsh.teach import demo
 from rsh.teach.narrator import Narrator, hexdump, text_width
 from rsh.teach.specimens import END, exit_fields, framed_reply
 from rsh.teach.staging import DemoResult
 from rsh.teach.truncate import fake_file
-from rsh.protocol.frames import FrameDecoder, encode_frame
 
 from .conftest import ROOT, rsh_argv, rsh_env
 

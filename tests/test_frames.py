@@ -47,7 +47,7 @@ def test_random_frames_rechunked_at_random_decode_to_the_same_frames(fs: list[Fr
     wire = b"".join(encode_frame(f.type, f.fields, f.payload) for f in fs)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=10)))
     # b"" means end of stream, so empty pieces are not fed.
-    chunks = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)]) if b > a]
+    chunks = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True) if b > a]
     assert decode_all(chunks) == fs
 
 
@@ -125,8 +125,21 @@ def test_size_absent_means_empty_payload() -> None:
         (raw_frame({"type": "stdout", "size": DEFAULT_MAX_PAYLOAD + 1}), "payload_too_large"),
         (struct.pack("!I", MAX_HEADER_SIZE + 1), "header_too_large"),
     ],
-    ids=["utf8", "json", "array", "string", "no-type", "unknown-type", "type-not-str", "negative-size",
-         "float-size", "string-size", "bool-size", "payload-too-large", "header-too-large"],
+    ids=[
+        "utf8",
+        "json",
+        "array",
+        "string",
+        "no-type",
+        "unknown-type",
+        "type-not-str",
+        "negative-size",
+        "float-size",
+        "string-size",
+        "bool-size",
+        "payload-too-large",
+        "header-too-large",
+    ],
 )
 def test_malformed_headers_raise_protocol_error(wire: bytes, code: str) -> None:
     with pytest.raises(ProtocolError) as info:

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from rsh.cli.main import build_parser
+from rsh.cli.options import UsageError
+from rsh.cli.serve import serve_guard
+from rsh.client.known_hosts import KnownHosts, ServerPin, host_address
 from rsh.errors import HostKeyChanged, UnknownHostKey
+from rsh.net.tls import fingerprint, parse_fingerprint
+from rsh.protocol.messages import ExecRequest
 from rsh.server.admission import AccessList, peer_address
 from rsh.server.audit import AUDIT_FLUSH_COUNT, AUDIT_FLUSH_DELAY, AuditLog
 from rsh.server.limits import Limits
 from rsh.server.policy import CommandPolicy, CommandRefused, compile_pattern
-from rsh.client.known_hosts import KnownHosts, ServerPin, host_address
-from rsh.protocol.messages import ExecRequest
-from rsh.cli.options import UsageError
-from rsh.cli.serve import serve_guard
-from rsh.net.tls import fingerprint, parse_fingerprint
 
 # -- --allow-command patterns -----------------------------------------------------------
 

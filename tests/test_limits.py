@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import rsh
-from rsh.protocol import auth
 from rsh.errors import RemoteError
-from rsh.protocol.frames import FrameDecoder, encode_frame
 from rsh.net.tls import client_context
+from rsh.protocol import auth
+from rsh.protocol.frames import FrameDecoder, encode_frame
 
 from .conftest import ServerProcess, rsh_argv, wait_until
 from .rawpeer import RawPeer
@@ -126,7 +126,7 @@ def test_flood_past_the_cap_is_refused_without_harming_sessions(make_server) -> 
             # Exactly the cap got a hello; every other one was told why, and closed.
             assert sum(f.type == "hello" for f in first) == 10
             assert len(refused) == 90 and {f.get("code") for f in refused} == {"too_many_connections"}
-            assert all(read_to_close(sock) == b"" for sock, f in zip(flood, first) if f.type == "error")
+            assert all(read_to_close(sock) == b"" for sock, f in zip(flood, first, strict=True) if f.type == "error")
         finally:
             for sock in flood:
                 sock.close()
@@ -202,9 +202,7 @@ def test_pipelined_guesses_get_one_answer(make_server, tmp_path: Path) -> None: 
     marker = tmp_path / "marker"
     with RawPeer(s.port) as p:
         ns = p.hello.get("nonce")
-        guesses = b"".join(
-            encode_frame("auth", {"nonce": f"{i:064x}", "mac": auth.client_mac(f"guess-{i}", ns, f"{i:064x}")}) for i in range(50)
-        )
+        guesses = b"".join(encode_frame("auth", {"nonce": f"{i:064x}", "mac": auth.client_mac(f"guess-{i}", ns, f"{i:064x}")}) for i in range(50))
         p.send_raw(guesses + encode_frame("exec", None, f"touch '{marker}'".encode()))
         frames = p.recv_until_closed()
     # One wrong auth, one answer after the delay; the rest were never looked at.

@@ -151,10 +151,10 @@ def test_session_exports_are_the_changes_since_it_began() -> None:
 def test_restore_script_redoes_exports_in_a_real_shell() -> None:
     import subprocess
 
-    exports = {"GREETING": "it's \"quoted\"\n$(not run)", "HOME": None, "SPARE": None, "bad;name": "x"}
+    exports = {"GREETING": 'it\'s "quoted"\n$(not run)', "HOME": None, "SPARE": None, "bad;name": "x"}
     script = restore_script(exports) + '; printf "%s|%s|%s" "$GREETING" "${HOME-unset}" "${SPARE-unset}"'
     out = subprocess.run(["/bin/sh", "-c", script], capture_output=True, env={"HOME": "/root", "SPARE": "1"}).stdout
-    assert out == b"it's \"quoted\"\n$(not run)|unset|unset"
+    assert out == b'it\'s "quoted"\n$(not run)|unset|unset'
     assert "bad;name" not in restore_script(exports)
 
 

@@ -23,7 +23,7 @@ def sent(conn: ClientProtocol) -> list[Frame]:
 def events(conn: ClientProtocol, data: bytes, *, bytewise: bool = False) -> list[Event]:
     """Feed *data* (whole, or one byte at a time) and take every event it completes."""
     out: list[Event] = []
-    for piece in ([data[i : i + 1] for i in range(len(data))] if bytewise else [data]):
+    for piece in [data[i : i + 1] for i in range(len(data))] if bytewise else [data]:
         conn.receive_data(piece)
         while not isinstance(ev := conn.next_event(), NeedData):
             out.append(ev)

@@ -40,9 +40,7 @@ IDENTITY = {"user": "ann", "host": "box", "home": "/home/ann"}
 
 
 def make(token: str | None = TOKEN) -> ServerProtocol:
-    return ServerProtocol(
-        token, software="rsh/test", encoding="utf-8", system="Linux 6", shell="/bin/sh", identity=IDENTITY, nonce=SERVER_NONCE
-    )
+    return ServerProtocol(token, software="rsh/test", encoding="utf-8", system="Linux 6", shell="/bin/sh", identity=IDENTITY, nonce=SERVER_NONCE)
 
 
 def sent(proto: ServerProtocol) -> list[Frame]:
@@ -428,6 +426,8 @@ def test_the_transfer_frame_sets_are_the_transfer_rules_own() -> None:
 
 
 def test_the_server_protocol_imports_nothing_that_does_io() -> None:
-    code = "import sys, rsh.protocol.server; print(' '.join(m for m in ('asyncio', 'socket', 'ssl', 'subprocess', 'select', 'rsh.transfer') if m in sys.modules))"
+    code = (
+        "import sys, rsh.protocol.server; print(' '.join(m for m in ('asyncio', 'socket', 'ssl', 'subprocess', 'select', 'rsh.transfer') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""

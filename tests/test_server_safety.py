@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import rsh
-from rsh.protocol import auth
 from rsh.errors import AuthError
+from rsh.protocol import auth
 from rsh.protocol.frames import FrameDecoder, encode_frame
 
 from .conftest import ServerProcess, pid_alive, wait_until

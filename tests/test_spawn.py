@@ -137,9 +137,10 @@ async def test_commands_finished_by_start_or_by_the_loop_give_the_same_results(l
     server = Server("127.0.0.1", 0, "t" * 32)
     await server.start()
     try:
-        async with await rsh.connect_async("127.0.0.1", server.port, token="t" * 32) as busy, await rsh.connect_async(
-            "127.0.0.1", server.port, token="t" * 32
-        ) as c:
+        async with (
+            await rsh.connect_async("127.0.0.1", server.port, token="t" * 32) as busy,
+            await rsh.connect_async("127.0.0.1", server.port, token="t" * 32) as c,
+        ):
             for _ in range(2):
                 for command, out, err, code in COMMANDS:
                     r = await asyncio.wait_for(c.run(command), 30)

@@ -7,15 +7,14 @@ import contextlib
 import hashlib
 import os
 import shutil
-import socket
 import ssl
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +22,9 @@ import rsh
 from rsh.errors import ConnectError, HostKeyChanged, UnknownHostKey
 from rsh.net.tls import TLS_PROBE_DELAY
 from rsh.net.tls import fingerprint as der_fingerprint
+
+if TYPE_CHECKING:
+    import pexpect
 
 from .conftest import ROOT, Invoked, ServerFactory, ServerProcess, rsh_argv, rsh_env
 from .proxy import Listener, SlowStart
@@ -82,14 +84,16 @@ def test_identity_is_private_and_kept_across_restarts(make_server: ServerFactory
     second = make_server("--tls", where=tmp_path)
     second.stop()
     assert second.fingerprint == first.fingerprint
-    assert "created" not in "".join(l for l in second.log if "identity" in l)
+    assert "created" not in "".join(line for line in second.log if "identity" in line)
 
 
 def test_identity_readable_by_others_is_refused(make_server: ServerFactory, tmp_path: Path) -> None:
     make_server("--tls", where=tmp_path).stop()
     identity = tmp_path / "config" / "server-identity.pem"
     identity.chmod(0o644)
-    r = subprocess.run(rsh_argv("serve", "--port", "0", "--tls", "--token-file", str(tmp_path / "token")), env=rsh_env(tmp_path), capture_output=True, timeout=60)
+    r = subprocess.run(
+        rsh_argv("serve", "--port", "0", "--tls", "--token-file", str(tmp_path / "token")), env=rsh_env(tmp_path), capture_output=True, timeout=60
+    )
     assert r.returncode == 255 and b"chmod 600" in r.stderr
 
 
@@ -356,7 +360,9 @@ def test_prompt_over_tls_asks_then_runs(tls_server: ServerProcess, tmp_path: Pat
     pexpect = pytest.importorskip("pexpect")
     from .test_prompt import PROMPT
 
-    with contextlib.closing(spawn_cli(tls_server, tmp_path, "connect", "--tls", tls_server.address, encoding="utf-8", TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")) as child:
+    with contextlib.closing(
+        spawn_cli(tls_server, tmp_path, "connect", "--tls", tls_server.address, encoding="utf-8", TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+    ) as child:
         child.expect(r"\(yes/no/\[fingerprint\]\)\? ")
         child.sendline(tls_server.fingerprint)  # pasting the fingerprint is a yes
         child.expect(PROMPT)

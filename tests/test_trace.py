@@ -117,7 +117,7 @@ def test_exec_trace_shows_every_frame_in_order(tmp_path: Path) -> None:
         # Each frame starts where the one before ended: the offsets, prefixes,
         # headers and payload sizes account for every byte of the stream.
         assert stream[0].offset == 0
-        for a, b in zip(stream, stream[1:]):
+        for a, b in zip(stream, stream[1:], strict=False):
             assert b.offset == a.offset + 4 + a.raw_len + a.size
 
     exit_header = recv[-1].header

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import rsh
-from rsh.transfer.rules import CHUNK, TransferProgress
 from rsh.transfer.receive import partial_name
+from rsh.transfer.rules import CHUNK, TransferProgress
 
 from .conftest import ServerProcess, start_server, wait_until
 from .proxy import Proxy

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from rsh.transfer import sinks as transfer_sinks
 from rsh.errors import ProtocolError, RemoteError
-from rsh.protocol.frames import Frame, FrameDecoder, encode_frame
 from rsh.prompt.progress import ProgressBar, format_bar, format_bytes, format_duration, format_summary
-from rsh.transfer.rules import CHUNK, Entry, Failure, TransferProgress, TransferResult, failure_from_oserror
+from rsh.protocol.frames import Frame, FrameDecoder, encode_frame
+from rsh.transfer import sinks as transfer_sinks
 from rsh.transfer.receive import Receiver, partial_name
+from rsh.transfer.rules import CHUNK, Entry, Failure, TransferProgress, TransferResult, failure_from_oserror
 from rsh.transfer.send import PathSource, Sender, StreamSource
 from rsh.transfer.states import RECEIVER_TABLE, SENDER_TABLE, ReceiverState, SenderState
 
@@ -172,7 +172,6 @@ def test_progress_reports_every_chunk_up_to_the_size(tmp_path: Path) -> None:
     assert all(p.size == 2 * CHUNK + 7 and p.path == "f" for p in seen)
 
 
-
 def test_a_whole_transfer_leaves_both_roles_done(tmp_path: Path) -> None:
     make_tree(tmp_path / "src")
     sender, receiver = Sender(PathSource(str(tmp_path), "src", recursive=True)), Receiver(str(tmp_path), "dst")
@@ -187,6 +186,7 @@ def test_every_state_has_its_moves_and_a_dead_end_is_finished() -> None:
         assert all(to in states for moves in table.moves.values() for to in moves.values())
         assert {s for s, moves in table.moves.items() if not moves} <= table.finished
         assert table.refused <= table.finished and table.hashing not in table.finished
+
 
 # -- hostile senders ----------------------------------------------------------
 

@@ -1,2 +1,1 @@
-"""The ``rsh`` command line: one module per subcommand and the options they share.
-"""
+"""The ``rsh`` command line: one module per subcommand and the options they share."""

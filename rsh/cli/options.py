@@ -113,7 +113,7 @@ def ask_on_tty(address: str, fingerprint: str) -> bool | None:
 
     # A terminal is not seekable, so not open(..., "r+"): read through a
     # reader on the descriptor, write to it directly.
-    with open(fd, "r", encoding="utf-8", errors="replace") as tty:
+    with open(fd, encoding="utf-8", errors="replace") as tty:
         ask(
             f"The authenticity of rsh server {address} can't be established.\n"
             f"Its TLS fingerprint is {fingerprint}.\n"

@@ -179,8 +179,7 @@ def serve_guard(args: argparse.Namespace, *, no_auth: bool) -> Guard:
         )
     if beyond and args.no_tls and not args.insecure:
         raise UsageError(
-            f"--no-tls is refused on {host}: the session, commands and output would cross the network in clear; "
-            f"drop --no-tls (or add {INSECURE_FLAG})"
+            f"--no-tls is refused on {host}: the session, commands and output would cross the network in clear; drop --no-tls (or add {INSECURE_FLAG})"
         )
     if beyond and args.insecure and (no_auth or args.no_tls):
         say(f"WARNING: serving {host} {'without authentication' if no_auth else 'without TLS'} because of {INSECURE_FLAG}")

@@ -63,8 +63,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
         name,
         usage=f"rsh {name} [-h] [--token-file PATH] [--connect-timeout SECONDS] [-r] [--resume] HOST[:PORT] {paths}",
         help=summary,
-        description=f"{what} Every file's SHA-256 is verified before it appears under its name; "
-        f"REMOTE is relative to the server's home directory. {last}",
+        description=f"{what} Every file's SHA-256 is verified before it appears under its name; REMOTE is relative to the server's home directory. {last}",
     )
     add_client_options(p)
     p.add_argument("-r", "--recursive", action="store_true", help="copy directories: structure, modes, mtimes, symlinks as links")

@@ -51,6 +51,7 @@ def _bound(op: Callable[Concatenate[ClientProtocol, P], ops.Op[T]]) -> Callable[
 
     return method
 
+
 class RemoteCommand:
     """A command running on the server (asyncio).
 

@@ -103,8 +103,6 @@ class AsyncPump(FramedProtocol):
         await self.drain()
 
 
-
-
 async def open_pump(dial: Dial) -> AsyncPump:
     """Connect; with TLS, also do the handshake and check the pin, before any protocol byte."""
     loop = asyncio.get_running_loop()

@@ -219,4 +219,3 @@ def _check_not_tls(sock: socket.socket, dial: Dial, deadline: float) -> None:
     left = deadline - time.monotonic()
     if left > 0 and speaks_tls(dial.host, dial.port, left / 2):
         raise dial.speaks_tls_error()
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from typing import TypedDict, Unpack
+
 from ..config import resolve_client_token
 from ..errors import ConnectError, ConnectionLost, RshConnectionError
 from ..net.tls import handshake_failure, silent_server_hint, tls_server_error
@@ -138,4 +139,3 @@ def _is_connect_error(exc: OSError) -> bool:
     import ssl
 
     return not isinstance(exc, (ssl.SSLError, ConnectionResetError, BrokenPipeError)) and exc.errno is not None
-

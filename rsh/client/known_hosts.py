@@ -146,8 +146,7 @@ class ServerPin:
         if self.fingerprint is not None:
             if actual != self.fingerprint:
                 raise HostKeyChanged(
-                    f"{self.address} presents {actual}, not the {self.fingerprint} given with --fingerprint; "
-                    "nothing was sent to it",
+                    f"{self.address} presents {actual}, not the {self.fingerprint} given with --fingerprint; nothing was sent to it",
                     expected=self.fingerprint,
                     actual=actual,
                 )

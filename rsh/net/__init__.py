@@ -1,2 +1,1 @@
-"""I/O shared by client and server: frames over an asyncio transport, and TLS.
-"""
+"""I/O shared by client and server: frames over an asyncio transport, and TLS."""

@@ -117,7 +117,7 @@ def _create_identity_pem() -> bytes:
 
     key = ed25519.Ed25519PrivateKey.generate()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rsh server {socket.gethostname()}"[:64])])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -128,7 +128,7 @@ def _create_identity_pem() -> bytes:
         # RFC 5280 4.1.2.5: "no well-defined expiration date".  The pin is
         # the trust, not the dates; an expiring certificate would only make
         # every client's pin break on the same day.
-        .not_valid_after(datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc))
+        .not_valid_after(datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, None)
     )
@@ -258,6 +258,7 @@ def speaks_tls(host: str, port: int, timeout: float) -> bool:
 async def speaks_tls_async(host: str, port: int, timeout: float) -> bool:
     """``speaks_tls`` for asyncio."""
     import asyncio  # here: the blocking client, and so `rsh exec`, never loads asyncio
+
     loop = asyncio.get_running_loop()
     lost = loop.create_future()
 

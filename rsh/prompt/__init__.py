@@ -1,2 +1,1 @@
-"""The interactive prompt (``rsh HOST``), built on prompt_toolkit above the client library.
-"""
+"""The interactive prompt (``rsh HOST``), built on prompt_toolkit above the client library."""

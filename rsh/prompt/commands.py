@@ -66,9 +66,7 @@ def parse(line: str) -> Builtin | None:
 
 # Interpreters that, given no script or command, sit reading a terminal:
 # with the empty stdin commands get here they would quietly exit instead.
-_INTERACTIVE_ALONE = frozenset(
-    "python python3 python2 ipython bash sh dash zsh fish ksh node irb ruby perl php lua psql mysql sqlite3 bc gdb ftp".split()
-)
+_INTERACTIVE_ALONE = frozenset("python python3 python2 ipython bash sh dash zsh fish ksh node irb ruby perl php lua psql mysql sqlite3 bc gdb ftp".split())
 
 
 def needs_terminal(line: str) -> str | None:

@@ -90,9 +90,7 @@ class RshCompleter(Completer):
             for p in _local_paths(s.prefix):
                 yield Completion(p, -len(s.prefix))
 
-    async def get_completions_async(
-        self, document: Document, complete_event: CompleteEvent
-    ) -> AsyncGenerator[Completion, None]:
+    async def get_completions_async(self, document: Document, complete_event: CompleteEvent) -> AsyncGenerator[Completion, None]:
         s = suggest(document.text_before_cursor)
         if s is None:
             return

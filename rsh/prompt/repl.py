@@ -29,9 +29,9 @@ from ..client.aio import AsyncClient
 from ..config import state_dir
 from ..errors import RemoteError, RshConnectionError, RshError
 from ..results import signal_name
-from .exports import restore_script
 from . import commands
 from .completion import RshCompleter
+from .exports import restore_script
 from .output import Output, show
 
 __all__ = ["Repl", "history_file", "INTERRUPT_GRACE"]
@@ -293,6 +293,7 @@ class Repl:
                 self._out.error(f"{why} ({signal_name(status.signal)})")
         else:
             self.last_status = status.exit_code or 0
+
 
 def _quote(path: str) -> str:
     import shlex

@@ -337,4 +337,3 @@ class ClientProtocol(Connection):
             # connection, not a server speaking nonsense.
             return ConnectionLost("connection closed by server in the middle of a frame")
         return ProtocolError(f"server sent a malformed frame: {exc}", code=exc.code)
-

@@ -247,4 +247,3 @@ class Connection:
 
     def _state_name(self) -> str:
         return str(getattr(self.state, "value", self.state))
-

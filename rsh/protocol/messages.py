@@ -93,8 +93,7 @@ class ExecRequest(NamedTuple):
         env = frame.get("env")
         if env is not None:
             if not isinstance(env, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
-                for k, v in env.items()
+                isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v for k, v in env.items()
             ):
                 raise _bad(frame, "'env' must map variable names to strings")
         timeout = frame.get("timeout")
@@ -174,9 +173,7 @@ class ExitStatus(NamedTuple):
         if not isinstance(elapsed, (int, float)) or not isinstance(encoding, str) or not isinstance(cwd, (str, type(None))):
             raise _bad(frame, "'elapsed' must be a number, 'encoding' and 'cwd' strings")
         exports = f.get("exports")
-        if exports is not None and not (
-            isinstance(exports, dict) and all(isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in exports.items())
-        ):
+        if exports is not None and not (isinstance(exports, dict) and all(isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in exports.items())):
             raise _bad(frame, "'exports' must map names to strings or null")
         return cls(
             exit_code=code,

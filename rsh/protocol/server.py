@@ -28,8 +28,8 @@ is this one, with DISCARDING written as "RECEIVING, dropped up to end".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from ..errors import ProtocolError
@@ -363,4 +363,3 @@ class ServerProtocol(Connection):
         "put": _on_put,
         "get": _on_get,
     }
-

@@ -139,8 +139,7 @@ class Guard:
         if self.unauthenticated >= self.limits.max_unauthenticated:
             return (
                 "too_many_connections",
-                f"server busy: {self.unauthenticated} connections are authenticating, the limit is "
-                f"{self.limits.max_unauthenticated}; try again later",
+                f"server busy: {self.unauthenticated} connections are authenticating, the limit is {self.limits.max_unauthenticated}; try again later",
             )
         return None
 
@@ -223,9 +222,7 @@ class Slot:
         self._released = False
         guard.open += 1
         guard.unauthenticated += 1
-        self._deadline: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            guard.limits.auth_timeout, self._expired
-        )
+        self._deadline: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(guard.limits.auth_timeout, self._expired)
 
     @property
     def peer_text(self) -> str:

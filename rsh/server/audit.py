@@ -18,7 +18,7 @@ __all__ = ["AuditLog", "AUDIT_FLUSH_DELAY", "AUDIT_FLUSH_COUNT"]
 
 
 def _iso(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 #: A record waits at most this many seconds, or until this many others are

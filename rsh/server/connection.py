@@ -30,8 +30,18 @@ from ..errors import ProtocolError
 from ..net.framed import FramedProtocol
 from ..protocol.connection import NEED_DATA, Event, FrameEvent
 from ..protocol.messages import ExitStatus
-from ..protocol.server import Authenticated, AuthRejected, CompleteRequested, ExecRequested, GetRequested, PutRequested
-from ..protocol.server import ServerProtocol, ServerState, SignalRequested, StdinReceived
+from ..protocol.server import (
+    Authenticated,
+    AuthRejected,
+    CompleteRequested,
+    ExecRequested,
+    GetRequested,
+    PutRequested,
+    ServerProtocol,
+    ServerState,
+    SignalRequested,
+    StdinReceived,
+)
 from ..transfer.rules import GetRequest, PutRequest
 from ..version import __version__
 from .admission import Guard, Slot

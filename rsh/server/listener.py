@@ -128,9 +128,7 @@ class Server:
             OSError: the address cannot be bound.
         """
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Gate(self.guard, lambda slot: ServerConnection(self, slot)), self.host, self.port, reuse_address=True
-        )
+        self._server = await loop.create_server(lambda: Gate(self.guard, lambda slot: ServerConnection(self, slot)), self.host, self.port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
 
     @property

@@ -75,13 +75,16 @@ class ShellSession:
         """
         cwd = shlex.quote(self.cwd).encode()
         # A directory deleted under us: say so and start over at home.
-        setup = [b"cd -- " + cwd + b" 2>/dev/null || { echo \"rsh: \"" + cwd + b"\": no longer exists; now in $HOME\" >&2; cd; }"]
+        setup = [b"cd -- " + cwd + b' 2>/dev/null || { echo "rsh: "' + cwd + b'": no longer exists; now in $HOME" >&2; cd; }']
         oldpwd = self.env.get("OLDPWD")
         if oldpwd is not None:
             # Our own cd just overwrote it; `cd -` must go where the user was.
             setup.append(b"OLDPWD=" + shlex.quote(oldpwd).encode())
-        return b"; ".join(setup) + b"; { " + command + (
-            b"\n} %d>&-\n__rsh_rc=$?\n{ printf '%%s\\000' \"$PWD\"; export -p; } >&%d\nexit $__rsh_rc\n" % (STATE_FD, STATE_FD)
+        return (
+            b"; ".join(setup)
+            + b"; { "
+            + command
+            + (b"\n} %d>&-\n__rsh_rc=$?\n{ printf '%%s\\000' \"$PWD\"; export -p; } >&%d\nexit $__rsh_rc\n" % (STATE_FD, STATE_FD))
         )
 
     def update(self, report: bytes) -> bool:

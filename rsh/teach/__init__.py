@@ -1,2 +1,1 @@
-"""The demos (``rsh demo``): why TCP "sticks packets together", and how framing fixes it.
-"""
+"""The demos (``rsh demo``): why TCP "sticks packets together", and how framing fixes it."""

@@ -51,12 +51,19 @@ DEMOS: dict[str, Demo] = {
     d.name: d
     for d in (
         Demo("coalesce", "two send()s arrive as one recv()", "粘包：两次 send() 被一次 recv() 全部收到", demo_coalesce),
-        Demo("truncate", "recv(1024) cuts a 1517-byte reply; the rest turns up as the next command's output",
-             "半包：recv(1024) 截断 1517 字节的回复，余下的成了下条命令的输出", demo_truncate),
-        Demo("header", "a real frame byte by byte; why the length is 4 fixed bytes, not str(len)",
-             "逐字节拆开一个真实的帧；为什么长度是固定的 4 字节而不是 str(len)", demo_header),
-        Demo("markers", "start/end marker strings, and the output that breaks them",
-             "起止标记字符串，以及能破坏它的输出", demo_markers),
+        Demo(
+            "truncate",
+            "recv(1024) cuts a 1517-byte reply; the rest turns up as the next command's output",
+            "半包：recv(1024) 截断 1517 字节的回复，余下的成了下条命令的输出",
+            demo_truncate,
+        ),
+        Demo(
+            "header",
+            "a real frame byte by byte; why the length is 4 fixed bytes, not str(len)",
+            "逐字节拆开一个真实的帧；为什么长度是固定的 4 字节而不是 str(len)",
+            demo_header,
+        ),
+        Demo("markers", "start/end marker strings, and the output that breaks them", "起止标记字符串，以及能破坏它的输出", demo_markers),
         Demo("udp", "the same two sends over UDP stay two datagrams", "同样两次发送走 UDP，仍是两个数据报", demo_udp),
     )
 }
@@ -77,8 +84,7 @@ def list_demos(out: Narrator) -> None:
     out.say(
         'rsh demo NAME [--lang zh]: watch TCP "sticky packets" happen on a real socket, then watch framing fix them. '
         "Everything runs on 127.0.0.1 inside this process; no server is needed.",
-        "rsh demo 名称 [--lang zh]：在真实的套接字上观察 TCP“粘包”如何发生，再看分帧如何解决它。一切都在本进程内的 "
-        "127.0.0.1 上运行，不需要服务端。",
+        "rsh demo 名称 [--lang zh]：在真实的套接字上观察 TCP“粘包”如何发生，再看分帧如何解决它。一切都在本进程内的 127.0.0.1 上运行，不需要服务端。",
     )
     out.write()
     for d in DEMOS.values():

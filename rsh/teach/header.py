@@ -39,8 +39,10 @@ def _dissect(out: Narrator, wire: bytes) -> None:
         s = " ".join(f"{x:02x}" for x in b[:n])
         return s + (" ..." if len(b) > n else "")
 
-    out.line(f"bytes {0:>3}-{3:<4} {out.paint('prefix', hexs(wire[:4])):<27} " + out.t(
-        f"length prefix: the header is {hlen} bytes (uint32, big-endian)", f"长度前缀：头部有 {hlen} 字节（uint32，大端序）"))
+    out.line(
+        f"bytes {0:>3}-{3:<4} {out.paint('prefix', hexs(wire[:4])):<27} "
+        + out.t(f"length prefix: the header is {hlen} bytes (uint32, big-endian)", f"长度前缀：头部有 {hlen} 字节（uint32，大端序）")
+    )
     out.line(f"bytes {4:>3}-{3 + hlen:<4} {out.paint('header', hexs(raw)):<27} " + out.t("JSON header:", "JSON 头部：") + f" {raw.decode()}")
     width = max(len(json.dumps(k)) + len(json.dumps(v)) + 2 for k, v in header.items())
     for k, v in header.items():
@@ -90,8 +92,11 @@ def demo_header(out: Narrator) -> DemoResult:
         f"而对方总共只再发了 {have} 字节，所以下一次 recv() 会永远阻塞。（演示用的套接字知道不会再有数据，在这里把它停下。）",
         indent=2,
     )
-    out.verdict(False, f"0 of {len(messages)} messages delivered; the receiver waits for {wanted} bytes that never come.",
-                f"{len(messages)} 条消息一条也没收到；接收端在等永远不会到来的 {wanted} 字节。")
+    out.verdict(
+        False,
+        f"0 of {len(messages)} messages delivered; the receiver waits for {wanted} bytes that never come.",
+        f"{len(messages)} 条消息一条也没收到；接收端在等永远不会到来的 {wanted} 字节。",
+    )
 
     out.section("rsh: a fixed 4-byte length, then a JSON header", "rsh：固定 4 字节的长度，然后是 JSON 头部")
     out.say(
@@ -100,7 +105,7 @@ def demo_header(out: Narrator) -> DemoResult:
         "taken for part of a length. (A text length ended by a delimiter, as netstrings do, also works, but the "
         "reader must scan for the delimiter, and a fixed width bounds what a hostile peer can make it buffer.) Here "
         "is encode_frame('stdout', payload=b'42 files\\n'), field by field:",
-        "rsh 把头部长度写成恰好 4 个字节：一个无符号 32 位大端整数（struct \"!I\"）。接收端总是先读 4 个字节，然后就确切知道"
+        'rsh 把头部长度写成恰好 4 个字节：一个无符号 32 位大端整数（struct "!I"）。接收端总是先读 4 个字节，然后就确切知道'
         "还要读多少：消息中的任何字节都不可能被当成长度的一部分。（文本长度后面加分隔符，就像 netstring 那样，也可以工作，"
         "但读取方必须逐字节寻找分隔符；而固定宽度还能限制恶意对端让它缓存的数据量。）下面逐个字段拆开 "
         "encode_frame('stdout', payload=b'42 files\\n')：",
@@ -145,11 +150,9 @@ def demo_header(out: Narrator) -> DemoResult:
         out.dump(data, frame_spans(data), keep=None)
     out.line(f"client: FrameDecoder -> {frames_text(frames)}", style="recv")
     framed = [f.payload for f in frames if f.type == "stdout"]
-    out.verdict(framed == messages, f"{len(framed)} of {len(messages)} messages delivered whole: {framed!r}",
-                f"{len(messages)} 条消息全部完整收到：{framed!r}")
+    out.verdict(framed == messages, f"{len(framed)} of {len(messages)} messages delivered whole: {framed!r}", f"{len(messages)} 条消息全部完整收到：{framed!r}")
     out.moral(
         "Put the length in a fixed number of bytes before the message, and the receiver always knows how much to read next.",
         "把长度用固定数量的字节放在消息前面，接收端就总能知道下一步该读多少。",
     )
-    return DemoResult("header", messages, naive, framed,
-                      {"wanted": wanted, "available": have, "frame_bytes": len(first), "completed_at": completed_at})
+    return DemoResult("header", messages, naive, framed, {"wanted": wanted, "available": have, "frame_bytes": len(first), "completed_at": completed_at})

@@ -62,7 +62,7 @@ def demo_markers(out: Narrator) -> DemoResult:
         "可以修复这个问题，代价是双方都要扫描并改写每一个字节。",
         indent=2,
     )
-    wrong = sum(a != b for a, b in zip(naive, outputs))
+    wrong = sum(a != b for a, b in zip(naive, outputs, strict=True))
     out.verdict(
         naive == outputs,
         f"{wrong} of {len(outputs)} outputs wrong, and the client is out of step.",
@@ -84,12 +84,11 @@ def demo_markers(out: Narrator) -> DemoResult:
             out.line(f"client: FrameDecoder -> {frames_text(frames)}", style="recv")
             out.line(f"client prints {got!r}", style="good" if got == framed_trip.output else "bad")
     out.say(
-        "The length says where the output ends. Nothing inside the payload is ever looked at, so any bytes at all, "
-        "markers included, get through.",
+        "The length says where the output ends. Nothing inside the payload is ever looked at, so any bytes at all, markers included, get through.",
         "长度说明了输出在哪里结束。载荷里面的内容从来不会被检查，所以任何字节，包括标记本身，都能原样通过。",
         indent=2,
     )
-    right = sum(a == b for a, b in zip(framed, outputs))
+    right = sum(a == b for a, b in zip(framed, outputs, strict=True))
     out.verdict(
         framed == outputs,
         f"{right} of {len(outputs)} outputs whole, the marker included.",

@@ -189,7 +189,10 @@ def hexdump(
     for ln in sorted(shown):
         if ln != prev + 1:
             skipped = ln - prev - 1
-            out.append(f"{'':5}  ... {skipped} line{'s' if skipped > 1 else ''} ({sum(min(16, len(data) - (prev + 1 + k) * 16) for k in range(skipped))} bytes) not shown")
+            out.append(
+                f"{'':5}  ... {skipped} line{'s' if skipped > 1 else ''} "
+                f"({sum(min(16, len(data) - (prev + 1 + k) * 16) for k in range(skipped))} bytes) not shown"
+            )
         prev = ln
         base = ln * 16
         chunk = data[base : base + 16]

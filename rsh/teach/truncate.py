@@ -36,7 +36,7 @@ def demo_truncate(out: Narrator) -> DemoResult:
     """recv(1024) on a 1517-byte reply: the rest arrives as the next command's output."""
     commands = [f"cat {name}".encode() for name, _ in TRUNCATE_FILES]
     outputs = [fake_file(name, size) for name, size in TRUNCATE_FILES]
-    files = {cmd: o for cmd, o in zip(commands, outputs)}
+    files = {cmd: o for cmd, o in zip(commands, outputs, strict=True)}
     out.title("truncate", "recv(1024) meets a 1517-byte reply", "半包：recv(1024) 遇上 1517 字节的回复")
     out.say(
         "A naive remote-command tool: the client sends a command line, the server runs it and sends the output back "
@@ -70,8 +70,11 @@ def demo_truncate(out: Narrator) -> DemoResult:
                 lo = naive_trip.start + s - stream_start
                 parts.append(f"{TRUNCATE_FILES[i][0]} {'(whole)' if whole else f'bytes {lo}-{lo + e - s - 1}'}")
             ok = got == naive_trip.output
-            out.line(f"client prints as the output of {cmd.decode()!r}: bytes " + "; ".join(
-                f"{s}-{e - 1} = {p}" for (s, e, _), p in zip(origins, parts)), style="good" if ok else "bad")
+            out.line(
+                f"client prints as the output of {cmd.decode()!r}: bytes "
+                + "; ".join(f"{s}-{e - 1} = {p}" for (s, e, _), p in zip(origins, parts, strict=True)),
+                style="good" if ok else "bad",
+            )
             rows.append((cmd.decode(), len(naive_trip.output), len(got), " + ".join(parts), ok))
     out.write()
     out.line(f"{'command':<11} {'sent':>5} {'got':>5}  client prints")
@@ -106,9 +109,7 @@ def demo_truncate(out: Narrator) -> DemoResult:
     with tcp_link() as (client, server):
         client_dec, server_dec = FrameDecoder(), FrameDecoder()
         for cmd in commands:
-            framed_trip = command_trip(
-                out, client, server, cmd, files, framed_send, lambda c: framed_reply(c, client_dec), exec_decoder=server_dec
-            )
+            framed_trip = command_trip(out, client, server, cmd, files, framed_send, lambda c: framed_reply(c, client_dec), exec_decoder=server_dec)
             got, frames = framed_trip.reply
             framed.append(got)
             out.line(f"server: send stdout frame + exit frame = {len(framed_trip.wire)} bytes", style="send")

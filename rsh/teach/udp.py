@@ -39,8 +39,11 @@ def demo_udp(out: Narrator) -> DemoResult:
             naive.append(data)
             out.line(f"receiver: recvfrom(1024) -> {len(data)} bytes", style="recv")
             out.dump(data)
-    out.verdict(naive == messages, f"{len(messages)} datagrams sent, {len(naive)} received: {naive!r}",
-                f"发送 {len(messages)} 个数据报，收到 {len(naive)} 个：{naive!r}")
+    out.verdict(
+        naive == messages,
+        f"{len(messages)} datagrams sent, {len(naive)} received: {naive!r}",
+        f"发送 {len(messages)} 个数据报，收到 {len(naive)} 个：{naive!r}",
+    )
     out.say(
         "What UDP costs: datagrams can be lost, duplicated or reordered, and one larger than the receive buffer is "
         "silently cut short; nothing is retransmitted. rsh needs every byte, in order, so it uses TCP and frames the stream.",

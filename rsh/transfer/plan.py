@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import BinaryIO, cast
 
 from ..errors import TransferFailed
-from .rules import GetRequest, PutRequest, TransferResult
 from .receive import Receiver
+from .rules import GetRequest, PutRequest, TransferResult
 from .send import PathSource, ProgressCallback, Source, StreamSource
 
 __all__ = ["LocalPath", "Sources", "put_plan", "get_requests", "make_receiver", "checked"]
@@ -65,9 +65,7 @@ def get_requests(remote: str | Sequence[str], *, recursive: bool, cwd: str | Non
     return [GetRequest(p, cwd, recursive) for p in paths]
 
 
-def make_receiver(
-    local: LocalPath | BinaryIO, *, several: bool, resume: bool, progress: ProgressCallback | None, sent_before: int
-) -> Receiver:
+def make_receiver(local: LocalPath | BinaryIO, *, several: bool, resume: bool, progress: ProgressCallback | None, sent_before: int) -> Receiver:
     """The receiver for one ``get``: into *local* (a directory when *several*), or into a stream."""
     if _is_stream(local):
         return Receiver(os.getcwd(), "-", stream=local, progress=progress, sent_before=sent_before)  # type: ignore[arg-type]
@@ -80,4 +78,3 @@ def checked(result: TransferResult, host: str) -> TransferResult:
     if result.failures:
         raise TransferFailed(result, host)
     return result
-
