@@ -17,7 +17,7 @@ from rsh.errors import ProtocolError
 from rsh.protocol import auth
 from rsh.protocol.connection import NEED_DATA, Event, FrameEvent
 from rsh.protocol.frames import MESSAGE_TYPES, Frame, FrameDecoder, encode_frame
-from rsh.protocol.messages import TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest, ExitStatus
+from rsh.protocol.messages import ExecRequest, ExitStatus
 from rsh.protocol.server import (
     AUTH_FAILED_MESSAGE,
     SERVER_TRANSITIONS,
@@ -417,12 +417,6 @@ def test_bytes_are_counted_both_ways() -> None:
 
 
 # -- the layer ---------------------------------------------------------------------
-
-
-def test_the_transfer_frame_sets_are_the_transfer_rules_own() -> None:
-    from rsh.transfer.rules import RECEIVER_TYPES, SENDER_TYPES
-
-    assert TRANSFER_SENDER_TYPES == SENDER_TYPES and TRANSFER_RECEIVER_TYPES == RECEIVER_TYPES
 
 
 def test_the_server_protocol_imports_nothing_that_does_io() -> None:

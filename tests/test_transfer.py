@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 import rsh
+from rsh.results import TransferProgress
+from rsh.transfer.flow import CHUNK
 from rsh.transfer.receive import partial_name
-from rsh.transfer.rules import CHUNK, TransferProgress
 
 from .conftest import ServerProcess, start_server, wait_until
 from .proxy import Proxy
@@ -275,27 +276,17 @@ def test_unreadable_directory_inside_a_tree_is_reported_and_the_rest_copied(unpr
     assert (tmp_path / "copy" / "open.txt").read_text() == "o" and not (tmp_path / "copy" / "closed").exists()
 
 
-def test_checksum_mismatch_in_transit_is_caught_on_put(server: ServerProcess, tmp_path: Path) -> None:
+@pytest.mark.parametrize("way", ["put", "get"])
+def test_checksum_mismatch_in_transit_is_caught(server: ServerProcess, tmp_path: Path, way: str) -> None:
     write_random(tmp_path / "src", 2 * MiB)
     (tmp_path / "target").write_text("old")
-    with Proxy(server.port, corrupt="up") as proxy, rsh.connect("127.0.0.1", proxy.port, token=server.token) as c:
+    # A put is corrupted on its way up and reported by the server (HOST:path), a get on its way down.
+    corrupt, where = ("up", "127.0.0.1:") if way == "put" else ("down", "")
+    with Proxy(server.port, corrupt=corrupt) as proxy, rsh.connect("127.0.0.1", proxy.port, token=server.token) as c:
         with pytest.raises(rsh.TransferFailed) as exc:
-            c.put(str(tmp_path / "src"), str(tmp_path / "target"))
+            getattr(c, way)(str(tmp_path / "src"), str(tmp_path / "target"))
         assert proxy.flipped.is_set()
-        assert str(exc.value).startswith(f"127.0.0.1:{tmp_path}/target: checksum mismatch")
-        assert_usable(c)
-    assert (tmp_path / "target").read_text() == "old"
-    assert sorted(os.listdir(tmp_path)) == ["src", "target"]
-
-
-def test_checksum_mismatch_in_transit_is_caught_on_get(server: ServerProcess, tmp_path: Path) -> None:
-    write_random(tmp_path / "src", 2 * MiB)
-    (tmp_path / "target").write_text("old")
-    with Proxy(server.port, corrupt="down") as proxy, rsh.connect("127.0.0.1", proxy.port, token=server.token) as c:
-        with pytest.raises(rsh.TransferFailed) as exc:
-            c.get(str(tmp_path / "src"), str(tmp_path / "target"))
-        assert proxy.flipped.is_set()
-        assert str(exc.value).startswith(f"{tmp_path}/target: checksum mismatch")
+        assert str(exc.value).startswith(f"{where}{tmp_path}/target: checksum mismatch")
         assert_usable(c)
     assert (tmp_path / "target").read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == ["src", "target"]

@@ -123,15 +123,15 @@ def test_disk_full_on_the_client(server: ServerProcess, tmp_path: Path) -> None:
     assert r.stdout == b"rc=1\nx\nold"
 
 
+def through(proxy: Proxy, server: ServerProcess, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``rsh ARGS`` to *server* by way of *proxy*."""
+    return subprocess.run(rsh_cmd(server, *args, address=f"127.0.0.1:{proxy.port}"), capture_output=True, env=server.env, timeout=120)
+
+
 def test_corruption_in_transit_is_one_line_and_exit_1(server: ServerProcess, tmp_path: Path) -> None:
     write_random(tmp_path / "src", 2 * MiB)
     with Proxy(server.port, corrupt="up") as proxy:
-        p = subprocess.run(
-            rsh_cmd(server, "put", str(tmp_path / "src"), str(tmp_path / "dst"), address=f"127.0.0.1:{proxy.port}"),
-            capture_output=True,
-            env=server.env,
-            timeout=120,
-        )
+        p = through(proxy, server, "put", str(tmp_path / "src"), str(tmp_path / "dst"))
     assert p.returncode == 1
     assert p.stderr.decode() == f"rsh: 127.0.0.1:{tmp_path}/dst: checksum mismatch: the data received does not match the sender's SHA-256; not written\n"
     assert sorted(os.listdir(tmp_path)) == ["src"]
@@ -147,12 +147,7 @@ def test_connection_refused_and_lost_are_255(server: ServerProcess, tmp_path: Pa
     assert (r.returncode, r.stderr.decode()) == (255, f"rsh: cannot connect to 127.0.0.1:{port}: connection refused\n")
     write_random(tmp_path / "big", 8 * MiB)
     with Proxy(server.port, hold="down", after=2 * MiB, then="cut") as proxy:
-        r = subprocess.run(
-            rsh_cmd(server, "get", str(tmp_path / "big"), str(tmp_path / "copy"), address=f"127.0.0.1:{proxy.port}"),
-            capture_output=True,
-            env=server.env,
-            timeout=120,
-        )
+        r = through(proxy, server, "get", str(tmp_path / "big"), str(tmp_path / "copy"))
     assert r.returncode == 255
     assert r.stderr.decode().startswith(f"rsh: {tmp_path}/copy: connection lost (") and r.stderr.count(b"\n") == 1
     assert sorted(os.listdir(tmp_path)) == ["big", "f"]

@@ -17,9 +17,13 @@ import pytest
 from rsh.errors import ProtocolError, RemoteError
 from rsh.prompt.progress import ProgressBar, format_bar, format_bytes, format_duration, format_summary
 from rsh.protocol.frames import Frame, FrameDecoder, encode_frame
+from rsh.protocol.messages import TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES
+from rsh.results import Failure, TransferProgress, TransferResult
 from rsh.transfer import sinks as transfer_sinks
+from rsh.transfer.failures import failure_from_oserror
+from rsh.transfer.flow import CHUNK
+from rsh.transfer.messages import Entry
 from rsh.transfer.receive import Receiver, partial_name
-from rsh.transfer.rules import CHUNK, Entry, Failure, TransferProgress, TransferResult, failure_from_oserror
 from rsh.transfer.send import PathSource, Sender, StreamSource
 from rsh.transfer.states import RECEIVER_TABLE, SENDER_TABLE, ReceiverState, SenderState
 
@@ -33,7 +37,11 @@ def wire(type: str | Frame, fields: dict[str, Any] | None = None, payload: bytes
 
 
 def run_pair(sender: Sender, receiver: Receiver) -> tuple[TransferResult, TransferResult]:
-    """Move every frame from sender to receiver and every reply back, until done."""
+    """Move every frame from sender to receiver and every reply back, until done.
+
+    Each frame must be one the protocol's state tables let that role send
+    during a transfer (rsh.protocol.messages), or a real connection would refuse it.
+    """
     replies: deque[Frame] = deque()
     while True:
         while replies:
@@ -44,11 +52,13 @@ def run_pair(sender: Sender, receiver: Receiver) -> tuple[TransferResult, Transf
             sender.hash_done(sender.hash_job()())
         out = sender.next_frame()
         assert out is not None, "the sender waits for a reply that never comes"
-        for reply in receiver.on_frame(wire(out)):
-            replies.append(wire(reply))
+        assert out.type in TRANSFER_SENDER_TYPES, out
+        answers = list(receiver.on_frame(wire(out)))
         if receiver.pending_hash:
-            for reply in receiver.hash_done(receiver.hash_job()()):
-                replies.append(wire(reply))
+            answers += receiver.hash_done(receiver.hash_job()())
+        for reply in answers:
+            assert reply.type in TRANSFER_RECEIVER_TYPES, reply
+            replies.append(wire(reply))
     sender.close()
     return sender.result(), receiver.result()
 

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, Unpack
 from ..errors import ConnectionLost, ProtocolError
 from ..protocol.address import DEFAULT_PORT, parse_address
 from ..protocol.client import Authenticated, ClientProtocol, Completions, ExecOptions, Exited, Output, exec_request
-from ..protocol.frames import TraceHook
 from ..protocol.messages import SIGNALS, ExitStatus
 from . import ops
 from .aio_pump import AsyncPump, check_not_tls, open_pump
-from .connect import Dial, DialOptions
+from .connect import Connected, Dial, DialOptions
 
 if TYPE_CHECKING:
     from ..results import CommandResult
@@ -131,7 +130,7 @@ class RemoteCommand:
         return self._collector.result(self.status, check=check)
 
 
-class AsyncClient:
+class AsyncClient(Connected):
     """An authenticated connection to an rsh server (asyncio API).
 
     Make one with ``await AsyncClient.connect(...)`` or ``connect_async``.
@@ -139,22 +138,8 @@ class AsyncClient:
     """
 
     def __init__(self, pump: AsyncPump, fingerprint: str | None = None, host: str = "") -> None:
+        super().__init__(pump.conn, host, fingerprint)
         self._pump = pump
-        self.host = host
-        #: What the server said of itself: version, server, encoding, os,
-        #: shell, and user, host, home once authenticated.
-        self.server_info: dict[str, Any] = pump.conn.info
-        #: The server's TLS fingerprint (it matched the pin), None without TLS.
-        self.fingerprint = fingerprint
-
-    @property
-    def trace(self) -> TraceHook | None:
-        """Called with every frame sent and received (``rsh.protocol.trace``); settable."""
-        return self._pump.conn.trace
-
-    @trace.setter
-    def trace(self, hook: TraceHook | None) -> None:
-        self._pump.conn.trace = hook
 
     @classmethod
     async def connect(cls, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **options: Unpack[DialOptions]) -> AsyncClient:
@@ -170,18 +155,12 @@ class AsyncClient:
         """
         dial = Dial(host, port, token, **options)
         pump = await open_pump(dial)
-        try:
+        with dial.handshaking(pump.conn, pump.close):
             async with asyncio.timeout(dial.timeout) as limit:
                 if not dial.tls:
                     await check_not_tls(pump, dial, limit.when() or 0.0)
                 while not isinstance(await pump.next_event(), Authenticated):
                     pass
-        except (TimeoutError, ConnectionLost) as exc:
-            await pump.aclose()
-            raise dial.handshake_failed(exc, pump.conn) from exc
-        except BaseException:
-            pump.close()  # perhaps cancelled: no waiting here
-            raise
         return cls(pump, dial.fingerprint, host)
 
     async def _drive(self, op: ops.Op[T]) -> T:

@@ -18,16 +18,15 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
+from typing import Concatenate, ParamSpec, TypeVar, Unpack
 
 from ..errors import ConnectionLost
 from ..net.tls import TLS_PROBE_DELAY, client_context, speaks_tls
 from ..protocol.address import DEFAULT_PORT
 from ..protocol.client import Authenticated, ClientProtocol, exec_request
-from ..protocol.frames import TraceHook
 from ..protocol.messages import ExitStatus
 from . import ops
-from .connect import Dial, DialOptions
+from .connect import Connected, Dial, DialOptions
 from .socket_pump import SocketPump
 
 __all__ = ["Client", "connect"]
@@ -46,7 +45,7 @@ def _bound(op: Callable[Concatenate[ClientProtocol, P], ops.Op[T]]) -> Callable[
     return method
 
 
-class Client:
+class Client(Connected):
     """A blocking connection to an rsh server; commands run one at a time.
 
     Args:
@@ -68,34 +67,14 @@ class Client:
         sock.setblocking(False)
         conn = dial.protocol()
         self._pump = SocketPump(sock, conn, tls=dial.tls)
-        self.host = host
         self.closed = False
-        #: The server's TLS fingerprint (it matched the pin), None without TLS.
-        self.fingerprint = dial.fingerprint
         deadline = time.monotonic() + dial.timeout
-        try:
+        with dial.handshaking(conn, sock.close):
             if not dial.tls:
                 _check_not_tls(sock, dial, deadline)
             while not isinstance(self._pump.next_event(deadline), Authenticated):
                 pass
-        except (TimeoutError, ConnectionLost) as exc:
-            sock.close()
-            raise dial.handshake_failed(exc, conn) from exc
-        except BaseException:
-            sock.close()
-            raise
-        #: What the server said of itself: version, server, encoding, os,
-        #: shell, and user, host, home once authenticated.
-        self.server_info: dict[str, Any] = conn.info
-
-    @property
-    def trace(self) -> TraceHook | None:
-        """Called with every frame sent and received (``rsh.protocol.trace``); settable."""
-        return self._pump.conn.trace
-
-    @trace.setter
-    def trace(self, hook: TraceHook | None) -> None:
-        self._pump.conn.trace = hook
+        super().__init__(conn, host, dial.fingerprint)
 
     def _drive(self, op: ops.Op[T]) -> T:
         """Run an operation to its end, answering what it needs from the socket."""

@@ -9,8 +9,10 @@ hand the peer's certificate to ``check_peer``, and pump the handshake.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import TypedDict, Unpack
+from collections.abc import Callable, Iterator
+from typing import Any, TypedDict, Unpack
 
 from ..config import resolve_client_token
 from ..errors import ConnectError, ConnectionLost, RshConnectionError
@@ -19,7 +21,7 @@ from ..protocol.client import ClientProtocol
 from ..protocol.frames import DEFAULT_MAX_PAYLOAD, TraceHook
 from .known_hosts import ConfirmCallback, ServerPin
 
-__all__ = ["Dial", "DialOptions", "connect_error_reason"]
+__all__ = ["Connected", "Dial", "DialOptions", "connect_error_reason"]
 
 
 def connect_error_reason(exc: OSError) -> str:
@@ -122,6 +124,23 @@ class Dial:
             return ConnectError(handshake_failure(self.where, exc))
         return ConnectError(f"cannot connect to {self.where}: {connect_error_reason(exc)}")
 
+    @contextlib.contextmanager
+    def handshaking(self, conn: ClientProtocol, close: Callable[[], None]) -> Iterator[None]:
+        """Around the rsh handshake on an open connection: if it fails, *close*, and say how it failed.
+
+        A timeout or a lost connection becomes the ``ConnectError`` or
+        ``ConnectionLost`` naming the server (and, for a plain connection
+        that never got ``hello``, what may be wrong); anything else passes.
+        """
+        try:
+            yield
+        except (TimeoutError, ConnectionLost) as exc:
+            close()
+            raise self.handshake_failed(exc, conn) from exc
+        except BaseException:
+            close()
+            raise
+
     def handshake_failed(self, exc: RshConnectionError | TimeoutError, conn: ClientProtocol) -> RshConnectionError:
         """The error for a handshake that timed out or lost the connection."""
         hint = silent_server_hint(self.tls, conn.hello is not None)
@@ -132,6 +151,28 @@ class Dial:
     def speaks_tls_error(self) -> ConnectError:
         """The error for a plain connection to a server that waits for TLS."""
         return ConnectError(tls_server_error(self.where))
+
+
+class Connected:
+    """What either client shows of its connection: the server's word on itself, its pin, the trace hook."""
+
+    def __init__(self, conn: ClientProtocol, host: str, fingerprint: str | None) -> None:
+        self._conn = conn
+        self.host = host
+        #: What the server said of itself: version, server, encoding, os,
+        #: shell, and user, host, home once authenticated.
+        self.server_info: dict[str, Any] = conn.info
+        #: The server's TLS fingerprint (it matched the pin), None without TLS.
+        self.fingerprint = fingerprint
+
+    @property
+    def trace(self) -> TraceHook | None:
+        """Called with every frame sent and received (``rsh.protocol.trace``); settable."""
+        return self._conn.trace
+
+    @trace.setter
+    def trace(self, hook: TraceHook | None) -> None:
+        self._conn.trace = hook
 
 
 def _is_connect_error(exc: OSError) -> bool:

@@ -25,7 +25,7 @@ from ..errors import AuthError, ConnectionLost, ProtocolError, RemoteError
 from . import auth
 from .connection import STAY, Connection, Direction, Event, FrameEvent, State
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, TraceHook
-from .messages import PROTOCOL_VERSION, SIGNALS, ExecRequest, ExitStatus, remote_error
+from .messages import PROTOCOL_VERSION, SIGNALS, TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest, ExitStatus, remote_error
 
 __all__ = [
     "STDIN_CHUNK",
@@ -54,11 +54,6 @@ class ClientState(State):
     PUTTING = "sending files"
     GETTING = "receiving files"
 
-
-# Transfer frames, by who sends them (docs/protocol.md, "Transfers").
-_ENTRY = ("file", "dir", "symlink")
-_BY_SENDER = (*_ENTRY, "resume", "data", "file_end", "error", "end")
-_BY_RECEIVER = ("ready", "ok", "error", "done")
 
 S, R = Direction.SEND, Direction.RECV
 _TRANSITIONS: dict[ClientState, dict[tuple[Direction, str], Any]] = {
@@ -93,8 +88,8 @@ _TRANSITIONS: dict[ClientState, dict[tuple[Direction, str], Any]] = {
         (R, "completions"): STAY,
         (R, "error"): ClientState.READY,
     },
-    ClientState.PUTTING: {**dict.fromkeys([(S, t) for t in _BY_SENDER], STAY), **dict.fromkeys([(R, t) for t in _BY_RECEIVER], STAY)},
-    ClientState.GETTING: {**dict.fromkeys([(R, t) for t in _BY_SENDER], STAY), **dict.fromkeys([(S, t) for t in _BY_RECEIVER], STAY)},
+    ClientState.PUTTING: {**dict.fromkeys([(S, t) for t in TRANSFER_SENDER_TYPES], STAY), **dict.fromkeys([(R, t) for t in TRANSFER_RECEIVER_TYPES], STAY)},
+    ClientState.GETTING: {**dict.fromkeys([(R, t) for t in TRANSFER_SENDER_TYPES], STAY), **dict.fromkeys([(S, t) for t in TRANSFER_RECEIVER_TYPES], STAY)},
 }
 del S, R
 

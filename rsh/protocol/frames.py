@@ -52,7 +52,7 @@ MESSAGE_TYPES = frozenset(
         "error",
         "complete",
         "completions",
-        # File transfer (docs/protocol.md, "Transfers"; rsh.transfer.rules).
+        # File transfer (docs/protocol.md, "Transfers"; rsh.transfer.messages).
         "put",
         "get",
         "file",

@@ -189,10 +189,11 @@ class ExitStatus(NamedTuple):
 
 
 # A transfer's own frames, by who sends them (docs/protocol.md, "Transfers"):
-# what the server's state table lets through while a put or a get runs.  Here,
-# not in rsh.transfer, because the protocol layer may not import the layer
-# above it; rsh.transfer.rules checks what their fields mean.
+# what both roles' state tables let through while a put or a get runs.  Here,
+# below rsh.transfer, which imports them and checks what their fields mean.
+#: Frames that announce an entry (sender to receiver).
+ENTRY_TYPES = frozenset({"file", "dir", "symlink"})
 #: Frames the sender of a transfer sends (the client during a put).
-TRANSFER_SENDER_TYPES = frozenset({"file", "dir", "symlink", "resume", "data", "file_end", "error", "end"})
+TRANSFER_SENDER_TYPES = ENTRY_TYPES | {"resume", "data", "file_end", "error", "end"}
 #: Frames the receiver of a transfer sends (the client during a get).
 TRANSFER_RECEIVER_TYPES = frozenset({"ready", "ok", "error", "done"})

@@ -19,7 +19,7 @@ row of ``SERVER_TRANSITIONS``; a frame with no row in the current state
 raises ``ProtocolError("unexpected_frame")`` from ``next_event``.  Left to
 the driver is what needs a clock or the system: the delay before
 ``auth_failed``, the deadlines, whether a command may run and running it, a
-transfer's file work (``rsh.transfer.rules``, a layer above, checks a put's
+transfer's file work (``rsh.transfer.messages``, a layer above, checks a put's
 or get's fields: its event carries the frame as it came).
 
 docs/protocol.md ("The conversation") is the authority; its table of states
@@ -174,14 +174,14 @@ class CompleteRequested(Event):
 
 @dataclass(slots=True)
 class PutRequested(Event):
-    """A ``put``; its fields are checked by ``rsh.transfer.rules.PutRequest.from_frame``."""
+    """A ``put``; its fields are checked by ``rsh.transfer.messages.PutRequest.from_frame``."""
 
     frame: Frame
 
 
 @dataclass(slots=True)
 class GetRequested(Event):
-    """A ``get``; its fields are checked by ``rsh.transfer.rules.GetRequest.from_frame``."""
+    """A ``get``; its fields are checked by ``rsh.transfer.messages.GetRequest.from_frame``."""
 
     frame: Frame
 

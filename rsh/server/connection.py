@@ -42,7 +42,7 @@ from ..protocol.server import (
     SignalRequested,
     StdinReceived,
 )
-from ..transfer.rules import GetRequest, PutRequest
+from ..transfer.messages import GetRequest, PutRequest
 from ..version import __version__
 from .admission import Guard, Slot
 from .completion import complete_commands, complete_paths

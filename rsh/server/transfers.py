@@ -23,8 +23,8 @@ import time
 from typing import Any
 
 from ..protocol.frames import Frame
+from ..transfer.messages import GetRequest, PutRequest
 from ..transfer.receive import Receiver
-from ..transfer.rules import GetRequest, PutRequest
 from ..transfer.send import PathSource, PrefixHash, Sender
 from .link import Link
 

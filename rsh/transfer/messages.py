@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
 from ..protocol.frames import Frame
+from ..protocol.messages import ENTRY_TYPES
 from ..results import Failure
 from .failures import failure_from_frame
 from .fields import bad_field, flag, is_int, is_sha256, opt_str
@@ -33,8 +34,6 @@ from .paths import MAX_PATH_BYTES, check_entry_path, check_name
 
 __all__ = [
     "ENTRY_TYPES",
-    "SENDER_TYPES",
-    "RECEIVER_TYPES",
     "EntryKind",
     "PutRequest",
     "GetRequest",
@@ -44,12 +43,6 @@ __all__ = [
     "check_resume",
 ]
 
-#: Frames that announce an entry (sender to receiver).
-ENTRY_TYPES = frozenset({"file", "dir", "symlink"})
-#: Every frame a sender sends during a transfer.
-SENDER_TYPES = ENTRY_TYPES | {"resume", "data", "file_end", "error", "end"}
-#: Every frame a receiver sends during a transfer.
-RECEIVER_TYPES = frozenset({"ready", "ok", "error", "done"})
 
 EntryKind = Literal["file", "dir", "symlink"]
 

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import BinaryIO, cast
 
 from ..errors import TransferFailed
+from ..results import TransferResult
+from .messages import GetRequest, PutRequest
 from .receive import Receiver
-from .rules import GetRequest, PutRequest, TransferResult
 from .send import PathSource, ProgressCallback, Source, StreamSource
 
 __all__ = ["LocalPath", "Sources", "put_plan", "get_requests", "make_receiver", "checked"]

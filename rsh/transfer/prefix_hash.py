@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Callable
 
-from .rules import CHUNK
+from .flow import CHUNK
 
 __all__ = ["PrefixHash", "prefix_hash_job"]
 

@@ -25,9 +25,9 @@ from ..protocol.messages import remote_error
 from ..results import Failure
 from .counts import ProgressCallback
 from .failures import failure_from_oserror, failure_notice
+from .flow import CHUNK, MAX_IN_FLIGHT
 from .messages import Entry, FileEnd, Ready
 from .prefix_hash import PrefixHash, prefix_hash_job
-from .rules import CHUNK, MAX_IN_FLIGHT
 from .sources import PathSource, Source, SourceFile, StreamSource
 from .states import SENDER_TABLE, Role, SenderState
 
