@@ -83,10 +83,10 @@ def load_token(path: Path) -> str:
     """
     try:
         token = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise AuthError(f"token file {path} does not exist") from None
+    except FileNotFoundError as exc:
+        raise AuthError(f"token file {path} does not exist") from exc
     except OSError as exc:
-        raise AuthError(f"cannot read token file {path}: {exc.strerror}") from None
+        raise AuthError(f"cannot read token file {path}: {exc.strerror}") from exc
     if not token:
         raise AuthError(f"token file {path} is empty")
     return token

@@ -69,7 +69,7 @@ def target(args: argparse.Namespace) -> tuple[str, int, str | None]:
     try:
         host, port = parse_address(args.address)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from exc
     return host, port, resolve_client_token(args.token_file)
 
 
@@ -83,7 +83,7 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
         try:
             parse_fingerprint(args.fingerprint)
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(str(exc)) from exc
     known_hosts = Path(args.known_hosts) if args.known_hosts else default_known_hosts_file()
 
     def confirm(address: str, fingerprint: str) -> bool | None:

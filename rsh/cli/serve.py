@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             codecs.lookup(args.encoding)
-        except LookupError:
-            raise UsageError(f"unknown encoding {args.encoding!r}") from None
+        except LookupError as exc:
+            raise UsageError(f"unknown encoding {args.encoding!r}") from exc
     guard = serve_guard(args, no_auth=args.no_auth)
     token: str | None = None
     if not args.no_auth:
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             await server.start()
         except OSError as exc:
-            raise _ListenError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+            raise _ListenError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
         say(f"listening on {server.address}")
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -188,7 +188,7 @@ def serve_guard(args: argparse.Namespace, *, no_auth: bool) -> Guard:
         access = AccessList(args.allow, args.deny)
         policy = CommandPolicy(args.allow_command, args.force_command)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from exc
 
     ssl_context = None
     if args.tls or (beyond and not args.no_tls):
@@ -202,7 +202,7 @@ def serve_guard(args: argparse.Namespace, *, no_auth: bool) -> Guard:
     try:
         audit = AuditLog(audit_path, say)
     except OSError as exc:
-        raise RshError(f"cannot open the audit log {audit_path}: {exc.strerror or exc}") from None
+        raise RshError(f"cannot open the audit log {audit_path}: {exc.strerror or exc}") from exc
     say(f"audit log: {audit_path}")
     if policy.force is not None:
         say(f"restricted: every command runs as --force-command {args.force_command!r}")

@@ -42,9 +42,7 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
                 elif isinstance(event, Exited):
                     return event.status
             pump.check()
-            pump.queue()
-            if pump.out:
-                pump.write()
+            pump.flush()
             if pump.pending():
                 pump.read()  # decrypted already: poll() would not wake for it
                 continue

@@ -181,7 +181,7 @@ def identity_fingerprint(path: Path) -> str:
     try:
         m = _CERT_BLOCK.search(path.read_bytes())
     except OSError as exc:
-        raise IdentityError(f"cannot read {path}: {exc.strerror}") from None
+        raise IdentityError(f"cannot read {path}: {exc.strerror}") from exc
     if m is None:
         raise IdentityError(f"{path} holds no certificate; delete it and the server makes a new identity")
     import ssl
@@ -204,7 +204,7 @@ def server_context(path: Path) -> ssl.SSLContext:
     try:
         ctx.load_cert_chain(path)
     except (OSError, ssl.SSLError) as exc:
-        raise IdentityError(f"cannot load the TLS identity in {path}: {exc}") from None
+        raise IdentityError(f"cannot load the TLS identity in {path}: {exc}") from exc
     return ctx
 
 

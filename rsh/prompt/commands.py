@@ -55,7 +55,7 @@ def parse(line: str) -> Builtin | None:
     try:
         words = shlex.split(text[1:])
     except ValueError as exc:
-        raise CommandLineError(f"{exc} in {text!r}") from None
+        raise CommandLineError(f"{exc} in {text!r}") from exc
     if not words:
         raise CommandLineError("':' alone is not a command; :help lists them")
     name = words[0]

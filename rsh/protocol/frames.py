@@ -324,9 +324,9 @@ class FrameDecoder:
             except (ValueError, StopIteration):
                 header = json.loads(text)  # the whole parser: its error message, or surrounding spaces
         except UnicodeDecodeError as exc:
-            raise ProtocolError(f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})", code="bad_header") from None
+            raise ProtocolError(f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})", code="bad_header") from exc
         except ValueError as exc:
-            raise ProtocolError(f"header is not valid JSON ({exc})", code="bad_header") from None
+            raise ProtocolError(f"header is not valid JSON ({exc})", code="bad_header") from exc
         if not isinstance(header, dict):
             raise ProtocolError(f"header is a JSON {type(header).__name__}, not an object", code="bad_header")
         type_ = header.pop("type", None)

@@ -116,12 +116,12 @@ class Destination:
         try:
             # Owner-only while we fill it; its own mode comes at the end.
             os.mkdir(name, 0o700, dir_fd=parent_fd)
-        except FileExistsError:
+        except FileExistsError as exc:
             st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
-                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from exc
             if not stat.S_ISDIR(st.st_mode):
-                raise EntryRefused(Failure(self.name_of(entry.parts), "not_a_directory", "exists and is not a directory")) from None
+                raise EntryRefused(Failure(self.name_of(entry.parts), "not_a_directory", "exists and is not a directory")) from exc
         self._dir_meta.append((entry.parts, entry.mode, entry.mtime_ns))
 
     def make_symlink(self, entry: Entry) -> None:
@@ -157,7 +157,7 @@ class Destination:
         except FileNotFoundError:
             is_dir = exists = False
         except OSError as exc:
-            raise EntryRefused(failure_from_oserror(self.display, exc)) from None
+            raise EntryRefused(failure_from_oserror(self.display, exc)) from exc
         if is_dir:
             if entry.name is None:
                 raise EntryRefused(Failure(self.display, "is_a_directory", "Is a directory (give the file a name)"))
@@ -173,7 +173,7 @@ class Destination:
         try:
             self._root_fd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
-            raise EntryRefused(failure_from_oserror(self.display, exc)) from None
+            raise EntryRefused(failure_from_oserror(self.display, exc)) from exc
         self._root_name = name
         self.resolved = True
 
@@ -199,7 +199,7 @@ class Destination:
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_symlink(names[i], fd):
                     link = self.name_of(names[1 : i + 1])
-                    raise OSError(errno.ELOOP, f"{printable(link)} is a symbolic link (not followed)") from None
+                    raise OSError(errno.ELOOP, f"{printable(link)} is a symbolic link (not followed)") from exc
                 raise
             chain.append((names[i], fd))
         return fd

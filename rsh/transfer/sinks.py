@@ -145,9 +145,9 @@ class TempFile(Sink):
             # Two transfers appending to one partial would interleave garbage;
             # the lock goes away with its holder, however that ends.
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             os.close(fd)
-            raise EntryRefused(Failure(self.display, "busy", "another transfer to this file is in progress")) from None
+            raise EntryRefused(Failure(self.display, "busy", "another transfer to this file is in progress")) from exc
         except BaseException:
             os.close(fd)
             raise
