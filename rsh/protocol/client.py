@@ -315,13 +315,14 @@ class ClientProtocol(Connection):
         self.info.update((k, v) for k, v in frame.fields.items() if k != "mac")
         return Authenticated(self.info)
 
-    def _move(self, direction: Direction, type: str) -> None:
-        if direction is Direction.RECV and self.state in (ClientState.HELLO, ClientState.AUTH):
-            expected = "hello" if self.state is ClientState.HELLO else "auth_ok"
-            if type not in (expected, "error"):
-                what = "instead of hello: not an rsh server?" if expected == "hello" else "instead of auth_ok"
-                raise ProtocolError(f"{self.where} sent {type!r} {what}", code="unexpected_frame")
-        super()._move(direction, type)
+    def _illegal(self, direction: Direction, type: str) -> ProtocolError:
+        # During the handshake, a wrong first frame most likely means the
+        # peer is not an rsh server at all: say so.
+        if direction is Direction.RECV and self.state is ClientState.HELLO:
+            return ProtocolError(f"{self.where} sent {type!r} instead of hello: not an rsh server?", code="unexpected_frame")
+        if direction is Direction.RECV and self.state is ClientState.AUTH:
+            return ProtocolError(f"{self.where} sent {type!r} instead of auth_ok", code="unexpected_frame")
+        return super()._illegal(direction, type)
 
     def _eof_message(self) -> str:
         return "connection closed by server"

@@ -239,11 +239,15 @@ class Connection:
         moves = self.TRANSITIONS.get(self.state)
         target = moves.get((direction, type)) if moves is not None else None
         if target is None:
-            if direction is Direction.SEND:
-                raise ProtocolError(f"cannot send {type!r} while {self._state_name()}", code="local")
-            raise ProtocolError(f"{type!r} frame not allowed while {self._state_name()}", code="unexpected_frame")
+            raise self._illegal(direction, type)
         if target is not STAY:
             self.state = target
+
+    def _illegal(self, direction: Direction, type: str) -> ProtocolError:
+        """The error for a move the table does not have (a role may say it its own way)."""
+        if direction is Direction.SEND:
+            return ProtocolError(f"cannot send {type!r} while {self._state_name()}", code="local")
+        return ProtocolError(f"{type!r} frame not allowed while {self._state_name()}", code="unexpected_frame")
 
     def _state_name(self) -> str:
         return str(getattr(self.state, "value", self.state))
