@@ -190,18 +190,12 @@ def test_async_client_put_and_get(server: ServerProcess, tmp_path: Path) -> None
 # -- failures: one line each, the connection still usable ------------------------
 
 
-def test_missing_local_file(client: rsh.Client, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("way", "where"), [("put", ""), ("get", "127.0.0.1:")], ids=["local", "remote"])
+def test_missing_source_file(client: rsh.Client, tmp_path: Path, way: str, where: str) -> None:
+    # A missing local file is named as it is; a missing remote one with its host.
     with pytest.raises(rsh.TransferFailed) as exc:
-        client.put(str(tmp_path / "nope"), str(tmp_path / "x"))
-    assert str(exc.value) == f"{tmp_path}/nope: No such file or directory"
-    assert not (tmp_path / "x").exists()
-    assert_usable(client)
-
-
-def test_missing_remote_file(client: rsh.Client, tmp_path: Path) -> None:
-    with pytest.raises(rsh.TransferFailed) as exc:
-        client.get(str(tmp_path / "nope"), str(tmp_path / "x"))
-    assert str(exc.value) == f"127.0.0.1:{tmp_path}/nope: No such file or directory"
+        getattr(client, way)(str(tmp_path / "nope"), str(tmp_path / "x"))
+    assert str(exc.value) == f"{where}{tmp_path}/nope: No such file or directory"
     assert not (tmp_path / "x").exists()
     assert_usable(client)
 
