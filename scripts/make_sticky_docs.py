@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "sticky-packets.md"
@@ -89,14 +90,10 @@ def trace_session() -> str:
         env["RSH_CONFIG_DIR"] = tmp
         env.pop("RSH_TOKEN", None)
         token = str(Path(tmp) / "token")
+        rsh = [sys.executable, "-m", "rsh"]
+        common: dict[str, Any] = {"cwd": ROOT, "env": env, "stdin": subprocess.DEVNULL, "text": True}
         server = subprocess.Popen(
-            [sys.executable, "-m", "rsh", "serve", "--host", "127.0.0.1", "--port", "0", "--token-file", token],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            [*rsh, "serve", "--host", "127.0.0.1", "--port", "0", "--token-file", token], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **common
         )
         try:
             assert server.stderr is not None
@@ -110,16 +107,13 @@ def trace_session() -> str:
                 sys.exit("rsh serve did not start")
             cmd = "echo hi; echo err >&2"
             r = subprocess.run(
-                [sys.executable, "-m", "rsh", "exec", "-n", "--trace", "--token-file", token, f"127.0.0.1:{port}", "--", cmd],
+                [*rsh, "exec", "-n", "--trace", "--token-file", token, f"127.0.0.1:{port}", "--", cmd],
                 # One pipe for both, so trace lines and output keep the order a terminal would show.
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                text=True,
                 timeout=60,
                 check=False,
+                **common,
             )
         finally:
             server.terminate()

@@ -15,23 +15,11 @@ import pytest
 
 from rsh.errors import ProtocolError
 from rsh.protocol import auth
+from rsh.protocol import server as sp
 from rsh.protocol.connection import NEED_DATA, Event, FrameEvent
 from rsh.protocol.frames import MESSAGE_TYPES, Frame, FrameDecoder, encode_frame
 from rsh.protocol.messages import ExecRequest, ExitStatus
-from rsh.protocol.server import (
-    AUTH_FAILED_MESSAGE,
-    SERVER_TRANSITIONS,
-    Authenticated,
-    AuthRejected,
-    CompleteRequested,
-    ExecRequested,
-    GetRequested,
-    PutRequested,
-    ServerProtocol,
-    ServerState,
-    SignalRequested,
-    StdinReceived,
-)
+from rsh.protocol.server import AUTH_FAILED_MESSAGE, SERVER_TRANSITIONS, ServerProtocol, ServerState
 
 TOKEN = "k" * 32
 SERVER_NONCE = "5e" * 32
@@ -85,7 +73,7 @@ def good_auth() -> bytes:
 def ready(feed: Feed = whole) -> ServerProtocol:
     proto = make()
     sent(proto)
-    assert feed(proto, good_auth()) == [Authenticated()]
+    assert feed(proto, good_auth()) == [sp.Authenticated()]
     sent(proto)
     return proto
 
@@ -145,14 +133,14 @@ def test_without_a_token_hello_names_the_user_and_the_first_event_is_authenticat
     (hello,) = sent(proto)
     assert hello.get("auth") == "none" and hello.get("user") == "ann" and hello.get("home") == "/home/ann"
     assert proto.state is ServerState.READY
-    assert drain(proto) == [Authenticated()]
+    assert drain(proto) == [sp.Authenticated()]
     assert drain(proto) == []
 
 
 def test_a_good_auth_is_answered_with_the_servers_mac_and_the_identity(feed: Feed) -> None:
     proto = make()
     sent(proto)
-    assert feed(proto, good_auth()) == [Authenticated()]
+    assert feed(proto, good_auth()) == [sp.Authenticated()]
     assert proto.state is ServerState.READY
     (ok,) = sent(proto)
     assert ok.type == "auth_ok"
@@ -163,7 +151,7 @@ def test_a_wrong_mac_is_rejected_with_nothing_sent(feed: Feed) -> None:
     proto = make()
     sent(proto)
     bad = encode_frame("auth", {"nonce": CLIENT_NONCE, "mac": auth.client_mac("wrong" * 8, SERVER_NONCE, CLIENT_NONCE)})
-    assert feed(proto, bad) == [AuthRejected()]
+    assert feed(proto, bad) == [sp.AuthRejected()]
     assert proto.state is ServerState.REJECTED
     assert sent(proto) == []
 
@@ -171,7 +159,7 @@ def test_a_wrong_mac_is_rejected_with_nothing_sent(feed: Feed) -> None:
 def test_a_mac_for_another_servers_nonce_is_rejected() -> None:
     proto = make()
     replayed = encode_frame("auth", {"nonce": CLIENT_NONCE, "mac": auth.client_mac(TOKEN, "ab" * 32, CLIENT_NONCE)})
-    assert whole(proto, replayed) == [AuthRejected()]
+    assert whole(proto, replayed) == [sp.AuthRejected()]
 
 
 def test_after_a_rejection_everything_the_client_sent_is_dropped(feed: Feed) -> None:
@@ -200,11 +188,11 @@ def test_an_auth_nonce_that_is_not_16_to_256_characters_is_a_bad_field(nonce: ob
 def test_a_command_runs_from_exec_to_exit(feed: Feed) -> None:
     proto = ready(feed)
     (event,) = feed(proto, exec_frame(b"cat", stdin=True, timeout=5))
-    assert event == ExecRequested(ExecRequest(b"cat", timeout=5.0, stdin=True))
+    assert event == sp.ExecRequested(ExecRequest(b"cat", timeout=5.0, stdin=True))
     assert proto.state is ServerState.RUNNING
-    assert feed(proto, encode_frame("stdin", None, b"abc")) == [StdinReceived(b"abc", False)]
-    assert feed(proto, encode_frame("stdin", {"eof": True})) == [StdinReceived(b"", True)]
-    assert feed(proto, encode_frame("signal", {"signal": "INT"})) == [SignalRequested(2)]
+    assert feed(proto, encode_frame("stdin", None, b"abc")) == [sp.StdinReceived(b"abc", False)]
+    assert feed(proto, encode_frame("stdin", {"eof": True})) == [sp.StdinReceived(b"", True)]
+    assert feed(proto, encode_frame("signal", {"signal": "INT"})) == [sp.SignalRequested(2)]
     proto.send("stdout", None, b"abc")
     proto.send("stderr", None, memoryview(b"oops"))
     assert proto.state is ServerState.RUNNING
@@ -223,14 +211,14 @@ def test_stdin_and_signal_racing_a_commands_exit_are_dropped_in_ready(feed: Feed
 def test_commands_follow_one_another(feed: Feed) -> None:
     proto = ready()
     for command in (b"true", b"false"):
-        assert feed(proto, exec_frame(command)) == [ExecRequested(ExecRequest(command))]
+        assert feed(proto, exec_frame(command)) == [sp.ExecRequested(ExecRequest(command))]
         proto.send("exit", ExitStatus(0, None, False, 0.0, 0, 0, "utf-8").to_fields())
     assert proto.state is ServerState.READY
 
 
 def test_complete_is_answered_in_ready(feed: Feed) -> None:
     proto = ready()
-    assert feed(proto, encode_frame("complete", {"kind": "path", "prefix": "/e", "id": 3})) == [CompleteRequested("path", "/e", 3)]
+    assert feed(proto, encode_frame("complete", {"kind": "path", "prefix": "/e", "id": 3})) == [sp.CompleteRequested("path", "/e", 3)]
     proto.send("completions", {"id": 3, "items": ["/etc/"]})
     assert proto.state is ServerState.READY
 
@@ -239,7 +227,7 @@ def test_a_put_hands_over_the_clients_frames_until_done_is_sent(feed: Feed) -> N
     proto = ready()
     put = encode_frame("put", {"path": "dest"})
     (event,) = feed(proto, put)
-    assert isinstance(event, PutRequested) and event.frame.get("path") == "dest"
+    assert isinstance(event, sp.PutRequested) and event.frame.get("path") == "dest"
     assert proto.state is ServerState.RECEIVING
     entries = [Frame("file", {"path": "", "length": 3}), Frame("data", {}, b"abc"), Frame("file_end", {"sha256": "0" * 64}), Frame("end")]
     for frame in entries:
@@ -257,7 +245,7 @@ def test_a_put_hands_over_the_clients_frames_until_done_is_sent(feed: Feed) -> N
 def test_a_get_sends_entries_until_the_client_says_done(feed: Feed) -> None:
     proto = ready()
     (event,) = feed(proto, encode_frame("get", {"path": "src", "recursive": True}))
-    assert isinstance(event, GetRequested) and event.frame.get("recursive") is True
+    assert isinstance(event, sp.GetRequested) and event.frame.get("recursive") is True
     assert proto.state is ServerState.SENDING
     proto.send("file", {"path": "", "length": 1})
     events = feed(proto, encode_frame("ready", {"offset": 0}))
@@ -293,7 +281,7 @@ def test_a_refused_puts_frames_are_dropped_up_to_its_end(feed: Feed) -> None:
     assert proto.state is ServerState.DISCARDING
     assert feed(proto, encode_frame("end")) == []
     assert proto.state is ServerState.READY and sent(proto) == []
-    assert feed(proto, exec_frame()) == [ExecRequested(ExecRequest(b"echo hi"))]
+    assert feed(proto, exec_frame()) == [sp.ExecRequested(ExecRequest(b"echo hi"))]
 
 
 def test_a_refusal_with_no_request_to_answer_is_a_local_error() -> None:
@@ -402,7 +390,7 @@ def test_a_broken_stream_is_raised_after_the_frames_that_came_before_it() -> Non
     proto = ready()
     proto.receive_data(encode_frame("complete", {"kind": "path", "prefix": "", "id": 1}))
     proto.receive_data(b"\xff\xff\xff\xff")
-    assert proto.next_event() == CompleteRequested("path", "", 1)
+    assert proto.next_event() == sp.CompleteRequested("path", "", 1)
     with pytest.raises(ProtocolError) as info:
         proto.next_event()
     assert info.value.code == "header_too_large"
