@@ -21,19 +21,20 @@ import rsh
 from rsh.protocol import auth
 from rsh.protocol.frames import MESSAGE_TYPES, FrameDecoder, encode_frame
 
-from .conftest import ServerProcess, start_server
+from .conftest import ServerFactory, ServerProcess
 
 
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path, rsh.Client]]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    s = start_server(tmp, "--auth-fail-delay", "0.01", "--auth-timeout", "5", "--max-unauthenticated", "500")
+    servers = ServerFactory(tmp)
+    s = servers("--auth-fail-delay", "0.01", "--auth-timeout", "5", "--max-unauthenticated", "500", where=tmp)
     good = rsh.connect(s.host, s.port, s.token)
     try:
         yield s, tmp / "marker", good
     finally:
         good.close()
-        s.stop()
+        servers.close()
 
 
 def marker_command(marker: Path) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 from rsh.protocol.frames import Frame, encode_frame
 from rsh.protocol.trace import PREFIX, format_frame, make_tracer
 
-from .conftest import rsh_argv, start_server
+from .conftest import ServerFactory, rsh_argv
 
 LINE = re.compile(
     rf"^{PREFIX} (?P<dir>send|recv) @(?P<off>\d+) +prefix (?P<prefix>(?:[0-9a-f]{{2}} ){{3}}[0-9a-f]{{2}})"
@@ -79,18 +79,16 @@ def test_tracer_writes_and_can_be_switched_off() -> None:
     assert buf.getvalue().startswith("rsh trace recv @5 ")
 
 
-def test_exec_trace_shows_every_frame_in_order(tmp_path: Path) -> None:
-    server = start_server(tmp_path)
-    try:
-        r = subprocess.run(
-            rsh_argv("exec", "--trace", "--token-file", str(server.token_file), server.address, "--", "echo hi; echo err >&2"),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=server.env,
-            timeout=60,
-        )
-    finally:
-        server.stop()
+def test_exec_trace_shows_every_frame_in_order(make_server: ServerFactory, tmp_path: Path) -> None:
+    server = make_server(where=tmp_path)
+    r = subprocess.run(
+        rsh_argv("exec", "--trace", "--token-file", str(server.token_file), server.address, "--", "echo hi; echo err >&2"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=server.env,
+        timeout=60,
+    )
+    server.stop()
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"hi\n"
     lines = r.stderr.decode().splitlines()

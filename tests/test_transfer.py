@@ -19,7 +19,7 @@ from rsh.results import TransferProgress
 from rsh.transfer.flow import CHUNK
 from rsh.transfer.receive import partial_name
 
-from .conftest import ServerProcess, start_server, wait_until
+from .conftest import ServerFactory, ServerProcess, wait_until
 from .proxy import Proxy
 from .rawpeer import RawPeer
 from .test_transfer_unit import make_tree, snapshot
@@ -153,20 +153,17 @@ def test_progress_callback_sees_every_byte(client: rsh.Client, tmp_path: Path) -
     assert seen[-1].done == 3 * MiB + 5 and seen[-1].path == str(tmp_path / "down")
 
 
-def test_relative_paths_are_relative_to_home_or_cwd(tmp_path: Path) -> None:
+def test_relative_paths_are_relative_to_home_or_cwd(make_server: ServerFactory, tmp_path: Path) -> None:
     home = tmp_path / "home"
     (home / "sub").mkdir(parents=True)
     (tmp_path / "f").write_text("f")
-    s = start_server(tmp_path, env_extra={"HOME": str(home)})
-    try:
-        with rsh.connect(s.host, s.port, token=s.token) as c:
-            c.put(str(tmp_path / "f"), "in-home")
-            c.put(str(tmp_path / "f"), "~/tilde")
-            c.put(str(tmp_path / "f"), "in-sub", cwd="sub")
-            c.put(str(tmp_path / "f"), "abs-cwd", cwd=str(home / "sub"))
-            c.get("in-sub", str(tmp_path / "back"), cwd="~/sub")
-    finally:
-        s.stop()
+    s = make_server(where=tmp_path, env_extra={"HOME": str(home)})
+    with rsh.connect(s.host, s.port, token=s.token) as c:
+        c.put(str(tmp_path / "f"), "in-home")
+        c.put(str(tmp_path / "f"), "~/tilde")
+        c.put(str(tmp_path / "f"), "in-sub", cwd="sub")
+        c.put(str(tmp_path / "f"), "abs-cwd", cwd=str(home / "sub"))
+        c.get("in-sub", str(tmp_path / "back"), cwd="~/sub")
     assert sorted(os.listdir(home)) == ["in-home", "sub", "tilde"]
     assert sorted(os.listdir(home / "sub")) == ["abs-cwd", "in-sub"]
     assert (tmp_path / "back").read_text() == "f"
@@ -225,13 +222,9 @@ def test_directory_without_recursive(client: rsh.Client, tmp_path: Path) -> None
 
 
 @pytest.fixture
-def unprivileged_server(tmp_path: Path) -> Iterator[ServerProcess]:
+def unprivileged_server(make_server: ServerFactory, tmp_path: Path) -> ServerProcess:
     """A server that, even run as root, is refused what file modes refuse."""
-    s = start_server(tmp_path, wrap=NO_DAC)
-    try:
-        yield s
-    finally:
-        s.stop()
+    return make_server(where=tmp_path, wrap=NO_DAC)
 
 
 @needs_permissions
@@ -360,7 +353,7 @@ def test_resumed_get_sends_only_the_rest(server: ServerProcess, tmp_path: Path) 
     assert sorted(os.listdir(tmp_path)) == ["src", "target"]
 
 
-def test_disk_full_on_the_server(tmp_path: Path) -> None:
+def test_disk_full_on_the_server(make_server: ServerFactory, tmp_path: Path) -> None:
     mount = tmp_path / "tiny"
     mount.mkdir()
     # A 1 MiB tmpfs that only the server sees (its own mount namespace).
@@ -368,17 +361,14 @@ def test_disk_full_on_the_server(tmp_path: Path) -> None:
     if os.geteuid() != 0 or subprocess.run([*wrap, "true"], capture_output=True).returncode != 0:
         pytest.skip("cannot mount a private tmpfs here")
     write_random(tmp_path / "big", 4 * MiB)
-    s = start_server(tmp_path, wrap=wrap)
-    try:
-        with rsh.connect(s.host, s.port, token=s.token) as c:
-            c.run(f"printf old > '{mount}/target'", check=True)
-            with pytest.raises(rsh.TransferFailed) as exc:
-                c.put(str(tmp_path / "big"), str(mount / "target"))
-            assert str(exc.value) == f"127.0.0.1:{mount}/target: No space left on device"
-            assert exc.value.result.failures[0].code == "no_space"
-            assert c.run(f"ls -A '{mount}'; cat '{mount}/target'").stdout == b"target\nold"
-    finally:
-        s.stop()
+    s = make_server(where=tmp_path, wrap=wrap)
+    with rsh.connect(s.host, s.port, token=s.token) as c:
+        c.run(f"printf old > '{mount}/target'", check=True)
+        with pytest.raises(rsh.TransferFailed) as exc:
+            c.put(str(tmp_path / "big"), str(mount / "target"))
+        assert str(exc.value) == f"127.0.0.1:{mount}/target: No space left on device"
+        assert exc.value.result.failures[0].code == "no_space"
+        assert c.run(f"ls -A '{mount}'; cat '{mount}/target'").stdout == b"target\nold"
 
 
 # -- the server under hostile frames -------------------------------------------
