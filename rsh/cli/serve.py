@@ -36,9 +36,12 @@ _DEFAULTS = Limits()
 
 # One option per ``Limits`` field, named after it: (field, type, what it bounds).
 _LIMIT_OPTIONS: tuple[tuple[str, type[int] | type[float], str], ...] = (
-    ("max_conns", int, "open connections at most"),
-    ("max_unauthenticated", int, "connections not yet authenticated at most"),
-    ("max_commands", int, "commands running at once at most"),
+    ("max_conns", int, "open connections at most; more wait in the backlog, and an idle one may be closed for them"),
+    ("max_unauthenticated", int, "connections not yet authenticated at most; more wait in the backlog"),
+    ("max_commands", int, "commands running at once at most; more wait in a queue"),
+    ("max_queued", int, "commands waiting for a slot at most; past it an exec gets 'server busy'"),
+    ("queue_timeout", float, "an exec waiting longer than this for a slot gets 'server busy'"),
+    ("backlog", int, "connections the kernel holds while none can be accepted (capped by net.core.somaxconn)"),
     ("auth_timeout", float, "close a connection not authenticated this long after connecting"),
     ("idle_timeout", float, "close a connection idle this long with no command running; 0 never"),
     ("auth_fail_delay", float, "answer a wrong token after this fixed delay"),
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     """
     import asyncio  # here, not at the top: `rsh exec` never needs it
 
+    from ..server.accept import raise_nofile
     from ..server.listener import Server
 
     # What is plainly wrong is refused before anything is created or opened.
@@ -120,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             say(f"using the token in {token_path}")
     server = Server(args.host, args.port, token, encoding=args.encoding, guard=guard)
+    # Each connection and each command's pipes take descriptors: as many as allowed.
+    descriptors = raise_nofile()
     # Like any daemon, leave the directory we were started in (it may be
     # unmounted later); commands start in the home directory anyway, and
     # spawning there from there is the fast path (see rsh.server.process).
@@ -133,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             await server.start()
         except OSError as exc:
             raise _ListenError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+        say(server.capacity(descriptors))
         say(f"listening on {server.address}")
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()

@@ -5,15 +5,19 @@ authenticated user is kept out, and a hostile or broken peer must not take
 the server down.  The guarantees follow OpenSSH (LoginGraceTime,
 MaxStartups) and ncat (``--allow``, ``--deny``, ``--max-conns``):
 
-- ``Gate`` is the first protocol of every accepted TCP connection.  It
-  checks the peer's address (``AccessList``) and the connection limits
-  *before a byte is read*, then hands the connection to the rsh protocol,
-  plain or through a TLS handshake.
 - ``Slot`` is one admitted connection's claim on the limits: its
   authentication deadline, its place among the not-yet-authenticated, and
   its audit record.
-- ``Guard`` holds them for one server, with the command policy (``rsh.server.policy``)
-  and the audit log (``rsh.server.audit``); connections know nothing of the rules.
+- ``Guard`` holds them for one server, with the command policy (``rsh.server.policy``),
+  the queue of commands waiting for a slot (``rsh.server.exec_queue``) and the
+  audit log (``rsh.server.audit``); connections know nothing of the rules.
+  When every place is taken and a connection waits in the listen backlog,
+  ``Guard.victim`` names the one to close for it: the not-yet-authenticated
+  one that has waited longest for its ``auth`` (past a grace period), or, when
+  every place is authenticated, the one idle longest.
+
+``rsh.server.gate`` checks each new connection against them before a byte is
+read; ``rsh.server.accept`` decides when to accept at all.
 """
 
 from __future__ import annotations
@@ -24,15 +28,15 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from ..protocol.frames import encode_frame
 from ..protocol.messages import ExecRequest
 from .audit import AuditLog
-from .limits import Limits
-from .policy import CommandPolicy, CommandRefused
+from .exec_queue import ExecQueue
+from .limits import IDLE_GRACE, PREAUTH_GRACE, Limits
+from .policy import CommandPolicy
 
-__all__ = ["AccessList", "Guard", "Gate", "Slot", "peer_address"]
+__all__ = ["AccessList", "Guard", "Occupant", "Slot", "TLS_SHUTDOWN_TIMEOUT", "peer_address"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -91,6 +95,36 @@ class AccessList:
         return bool(self.allow or self.deny)
 
 
+class _Closable(Protocol):
+    def close(self, code: str | None = None, message: str = "") -> None: ...
+
+
+class Occupant(Protocol):
+    """The connection holding a ``Slot``, as eviction sees it (a ``ServerConnection``)."""
+
+    #: ``time.monotonic()`` of its last frame in or command finished.
+    last_active: float
+
+    @property
+    def command(self) -> object | None:
+        """Its command, running or waiting: a connection with one is never closed to make room."""
+        ...
+
+    @property
+    def transfer(self) -> object | None:
+        """Its transfer, likewise."""
+        ...
+
+    @property
+    def conn(self) -> _Closable:
+        """Its protocol, which says why it closes."""
+        ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Guard:
     """One server's admission rules, limits, policy, audit log and counters.
 
@@ -123,6 +157,16 @@ class Guard:
         self.open = 0
         self.unauthenticated = 0
         self.running = 0
+        #: Accepted connections whose ``Slot`` is not made yet (they hold a place).
+        self.arriving = 0
+        #: Places, oldest first: not yet authenticated, and authenticated.
+        self.pending: dict[Slot, None] = {}
+        self.authed: dict[Slot, None] = {}
+        self.evicted = 0
+        #: Called whenever a place frees (the acceptor resumes).
+        self.on_room: Callable[[], None] = lambda: None
+        #: Commands waiting for a slot.
+        self.queue = ExecQueue(self)
         self._next_id = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._refused: Counter[str] = Counter()
@@ -134,14 +178,44 @@ class Guard:
         """Why a new connection from *addr* is refused (code, message), or None to admit it."""
         if addr is None or not self.access.permits(addr):
             return "denied", f"connections from {addr if addr is not None else 'this address'} are not allowed here"
-        if self.open >= self.limits.max_conns:
-            return "too_many_connections", f"server busy: {self.open} connections open, the limit is {self.limits.max_conns}; try again later"
-        if self.unauthenticated >= self.limits.max_unauthenticated:
-            return (
-                "too_many_connections",
-                f"server busy: {self.unauthenticated} connections are authenticating, the limit is {self.limits.max_unauthenticated}; try again later",
-            )
         return None
+
+    def has_room(self) -> bool:
+        """Whether one more connection may be accepted now."""
+        limits = self.limits
+        return self.open + self.arriving < limits.max_conns and self.unauthenticated + self.arriving < limits.max_unauthenticated
+
+    def victim(self, now: float) -> tuple[Slot | None, float | None]:
+        """The connection to close so that one waiting may come in, or when to ask again (None: not before a place frees).
+
+        Least progress goes first: the not-yet-authenticated connection that
+        has waited longest for its ``auth``, once past its grace.  An
+        authenticated one is closed only at the connection cap with no
+        place left authenticating (a flood of those must never push out a
+        session), and only if idle past ``IDLE_GRACE``: one that never ran
+        anything first, then the one idle longest.
+        """
+        if self.arriving:
+            return None, None  # a place is being taken: look again when it is
+        if self.unauthenticated >= self.limits.max_unauthenticated or self.pending:
+            for slot in self.pending:
+                if not slot.held:
+                    due = slot.since + slot.grace
+                    return (slot, None) if due <= now else (None, due)
+            return None, None  # held after a wrong auth: free within auth_fail_delay
+        best: tuple[bool, float] | None = None
+        chosen = None
+        for slot in self.authed:
+            occ = slot.occupant
+            if occ is None or occ.command is not None or occ.transfer is not None:
+                continue
+            key = (slot.commands > 0, occ.last_active)
+            if best is None or key < best:
+                best, chosen = key, slot
+        if chosen is None or best is None:
+            return None, None
+        due = best[1] + IDLE_GRACE
+        return (chosen, None) if due <= now else (None, due)
 
     def next_id(self) -> int:
         """A number for a new connection, unique for this server's life."""
@@ -183,13 +257,11 @@ class Guard:
     # -- commands ---------------------------------------------------------------
 
     def vet_command(self, request: ExecRequest) -> tuple[ExecRequest, dict[bytes, bytes]]:
-        """Return what to run for *request* and environment to add.
+        """Return what to run for *request* and environment to add (whether it may start now is ``queue``'s).
 
         Raises:
-            CommandRefused: ``busy`` (too many running) or ``not_allowed``.
+            CommandRefused: ``not_allowed``.
         """
-        if self.running >= self.limits.max_commands:
-            raise CommandRefused("busy", f"server busy: {self.running} commands running, the limit is {self.limits.max_commands}; try again later")
         if self.policy:
             return self.policy.decide(request)
         return request, {}
@@ -199,16 +271,19 @@ class Slot:
     """One admitted connection's claim on the limits, its deadline and audit record.
 
     Created by ``Gate`` when the connection is accepted; the rsh protocol
-    object then reports to it: ``authenticated``, ``auth_failed``, ``release``.
+    object then reports to it: ``authenticated``, ``auth_failed``, ``release``,
+    and becomes its ``occupant``.  *rtt* (seconds, the kernel's estimate)
+    lengthens its grace against eviction by four round trips.
     """
 
-    def __init__(self, guard: Guard, peer: tuple[str, int], on_deadline: Callable[[], None]) -> None:
+    def __init__(self, guard: Guard, peer: tuple[str, int], on_deadline: Callable[[], None], rtt: float = 0.0) -> None:
         self.guard = guard
         self.id = guard.next_id()
         self.peer = peer
         self.tls = guard.ssl_context is not None
         self.started = time.time()
-        self._t0 = time.monotonic()
+        self._t0 = self.since = time.monotonic()
+        self.grace = PREAUTH_GRACE + 4 * rtt
         #: Who commands run as once authenticated (None until then).
         self.user: str | None = None
         #: Why the connection ended; the audit record's ``end``.
@@ -217,11 +292,15 @@ class Slot:
         #: Called when the authentication deadline passes; the protocol
         #: object replaces it with one that says why before closing.
         self.on_deadline = on_deadline
+        #: The connection, once it has the transport (until then eviction aborts it).
+        self.occupant: Occupant | None = None
         self._pending = True  # counted among the not yet authenticated
-        self._held = False  # ... and stays so after a failed auth, for the delay
+        self.held = False  # ... and stays so after a failed auth, for the delay
         self._released = False
+        self._placed = True  # counted among the open
         guard.open += 1
         guard.unauthenticated += 1
+        guard.pending[self] = None
         self._deadline: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(guard.limits.auth_timeout, self._expired)
 
     @property
@@ -242,28 +321,61 @@ class Slot:
             self._deadline = None
 
     def _leave_pending(self) -> None:
+        self.guard.pending.pop(self, None)
         if self._pending:
             self._pending = False
             self.guard.unauthenticated -= 1
+            self.guard.on_room()
+
+    def _unplace(self) -> None:
+        """Give back the place among the open (once)."""
+        self.guard.authed.pop(self, None)
+        if self._placed:
+            self._placed = False
+            self.guard.open -= 1
+            self.guard.on_room()
 
     def authenticated(self, user: str) -> None:
         """The peer proved it holds the token (or the server needs none)."""
         self.user = user
         self._cancel_deadline()
         self._leave_pending()
+        if self._placed:
+            self.guard.authed[self] = None
 
     def auth_failed(self) -> None:
         """A wrong ``auth``: keep this place taken for the failure delay, whatever the peer does."""
         self.end = "auth_failed"
         self._cancel_deadline()
-        self._held = True
+        self.held = True
 
         def unhold() -> None:
-            self._held = False
+            self.held = False
             if self._released:
                 self._leave_pending()
 
         asyncio.get_running_loop().call_later(self.guard.limits.auth_fail_delay, unhold)
+
+    def evict(self) -> None:
+        """Close this connection to make room for one waiting; its places are free at once."""
+        guard = self.guard
+        guard.evicted += 1
+        self.end = "evicted"
+        if self._pending:
+            message = f"server busy: closed after {time.monotonic() - self.since:.1f} s without authenticating, to make room; try again"
+        else:
+            message = f"server busy: closed while idle, to make room (the limit is {guard.limits.max_conns} connections); try again"
+        self._cancel_deadline()
+        self._leave_pending()
+        self._unplace()
+        guard.log(f"{self.peer_text}: {message.removeprefix('server busy: ')}")
+        occ = self.occupant
+        if occ is not None:
+            occ.conn.close("too_many_connections", message)
+            occ.flush()
+            occ.close()
+        else:
+            self.on_deadline()  # still in its TLS handshake: cut it off
 
     def release(self, bytes_in: int = 0, bytes_out: int = 0) -> None:
         """The connection is gone: give its place back and write its audit record (once)."""
@@ -271,9 +383,11 @@ class Slot:
             return
         self._released = True
         self._cancel_deadline()
-        self.guard.open -= 1
-        if not self._held:
+        self._unplace()
+        if not self.held:
             self._leave_pending()
+        else:
+            self.guard.pending.pop(self, None)  # held, but not a connection to evict
         if self.guard.audit is not None:
             self.guard.audit.write(
                 "connection",
@@ -289,113 +403,3 @@ class Slot:
                 bytes_out=bytes_out,
                 duration=round(time.monotonic() - self._t0, 6),
             )
-
-
-class _Handover(asyncio.Protocol):
-    """Holds what arrives between the end of a TLS handshake and the hand-over.
-
-    ``loop.start_tls`` resolves before our coroutine resumes, and a peer may
-    send data right behind its last handshake message; this keeps it until
-    the rsh protocol takes the transport.
-    """
-
-    def __init__(self) -> None:
-        self.early: list[bytes] = []
-        self.eof = False
-        self.lost = False
-
-    def data_received(self, data: bytes) -> None:
-        self.early.append(data)
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        return True
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-
-
-class Gate(asyncio.Protocol):
-    """The first protocol of every accepted connection.
-
-    Admits or refuses it before reading a byte (a refused peer gets
-    ``access_denied`` or ``too_many_connections`` on plain TCP, nothing
-    under TLS, and is closed unread),
-    then gives the transport, directly or after a TLS handshake, to the
-    protocol object that ``make_connection(slot)`` returns.
-    """
-
-    def __init__(self, guard: Guard, make_connection: Callable[[Slot], asyncio.BufferedProtocol]) -> None:
-        self.guard = guard
-        self.make_connection = make_connection
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        raw: asyncio.Transport = transport  # type: ignore[assignment]
-        guard = self.guard
-        peer = raw.get_extra_info("peername") or ("?", 0)
-        peer = (str(peer[0]), int(peer[1]))
-        try:
-            addr: Address | None = peer_address(peer[0])
-        except ValueError:
-            addr = None
-        refusal = guard.admission(addr)
-        if refusal is not None:
-            code, message = refusal
-            guard.refused(peer, code)
-            if guard.ssl_context is None:
-                # Nothing is read; one frame says why instead of hello, so the
-                # client can tell the person rather than guess.
-                # (The audit log's `end` stays `denied`, as documented.)
-                wire_code = "access_denied" if code == "denied" else code
-                raw.write(encode_frame("error", {"code": wire_code, "message": message}))
-            raw.close()
-            return
-        slot = Slot(guard, peer, raw.abort)
-        conn = self.make_connection(slot)
-        if guard.ssl_context is None:
-            # The transport has not started reading yet (it does right after
-            # this callback), so the new protocol sees every byte.
-            raw.set_protocol(conn)
-            conn.connection_made(raw)
-        else:
-            guard.spawn(self._start_tls(raw, conn, guard.ssl_context))
-
-    async def _start_tls(self, raw: asyncio.Transport, conn: asyncio.BufferedProtocol, ctx: ssl.SSLContext) -> None:
-        loop = asyncio.get_running_loop()
-        holder = _Handover()
-        tls: asyncio.Transport | None = None
-        try:
-            tls = await loop.start_tls(
-                raw,
-                holder,
-                ctx,
-                server_side=True,
-                # The slot's deadline cuts a stalled handshake off first.
-                ssl_handshake_timeout=self.guard.limits.auth_timeout + 5,
-                ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
-            )
-        except Exception:
-            tls = None  # garbage, an old TLS version, a reset: nothing to tell
-        finally:
-            if tls is None or holder.lost or tls.is_closing():
-                raw.abort()
-                conn.connection_lost(None)
-        if tls is None or holder.lost or tls.is_closing():
-            return
-        tls.set_protocol(conn)
-        conn.connection_made(tls)
-        for chunk in holder.early:
-            _feed(conn, chunk)
-        if holder.eof and not conn.eof_received():
-            tls.close()  # what asyncio does when eof_received() says so
-
-
-def _feed(proto: asyncio.BufferedProtocol, data: bytes) -> None:
-    """Deliver *data* to a buffered protocol as if it had just been read."""
-    view = memoryview(data)
-    while view:
-        buf = memoryview(proto.get_buffer(len(view)))
-        n = min(len(buf), len(view))
-        buf[:n] = view[:n]
-        proto.buffer_updated(n)
-        view = view[n:]

@@ -21,6 +21,7 @@ reach the connection only through the ``Link`` it implements
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from typing import Any, ClassVar, Protocol
 from ..errors import ProtocolError
 from ..net.framed import FramedProtocol
 from ..protocol.connection import NEED_DATA, Event, FrameEvent
-from ..protocol.messages import ExitStatus
+from ..protocol.messages import ExecRequest, ExitStatus
 from ..protocol.server import (
     Authenticated,
     AuthRejected,
@@ -46,7 +47,9 @@ from ..transfer.messages import GetRequest, PutRequest
 from ..version import __version__
 from .admission import Guard, Slot
 from .completion import complete_commands, complete_paths
+from .exec_queue import QueuedCommand
 from .fdwatch import FdWatcher
+from .idle import IdleWatch
 from .policy import CommandRefused
 from .process import RunningCommand
 from .settings import ServerConfig
@@ -82,7 +85,7 @@ class Host(Protocol):
         """The main process of the command in group *pid* was reaped."""
         ...
 
-    def command_abandoned(self, command: RunningCommand) -> None:
+    def command_abandoned(self, command: RunningCommand | QueuedCommand) -> None:
         """*command*'s connection is gone; it is being stopped but may not be reaped yet."""
         ...
 
@@ -115,10 +118,10 @@ class ServerConnection(FramedProtocol):
         self.guard = host.guard
         self.slot = slot
         self.last_active = time.monotonic()
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_timer: IdleWatch | None = None
         self._command_audit: dict[str, Any] = {}
         #: What the connection is doing, when the protocol is RUNNING, RECEIVING or SENDING.
-        self.command: RunningCommand | None = None
+        self.command: RunningCommand | QueuedCommand | None = None
         self.transfer: TransferHandler | None = None
         self.peer = ("?", 0)
         self.base_env: dict[bytes, bytes] = {}
@@ -137,6 +140,7 @@ class ServerConnection(FramedProtocol):
         self.base_env = dict(os.environb)
         self.base_env[b"RSH_CLIENT"] = f"{self.peer[0]} {self.peer[1]} {local_port}".encode()
         self.slot.on_deadline = self._auth_expired
+        self.slot.occupant = self
         self.host.connections.add(self)
         self.flush()  # hello
         self.events_received()  # without a token: Authenticated
@@ -197,7 +201,7 @@ class ServerConnection(FramedProtocol):
     def _on_authenticated(self, event: Authenticated) -> None:
         self.slot.authenticated(self.config.user)
         if self.guard.limits.idle_timeout > 0:
-            self._idle_timer = asyncio.get_running_loop().call_later(self.guard.limits.idle_timeout, self._idle_check)
+            self._idle_timer = IdleWatch(self, self.guard.limits.idle_timeout)
 
     def _on_rejected(self, event: AuthRejected) -> None:
         self.host.log(f"{self.peer[0]}:{self.peer[1]}: authentication failed")
@@ -217,16 +221,6 @@ class ServerConnection(FramedProtocol):
         self.host.log(f"{self.peer[0]}:{self.peer[1]}: not authenticated within {limit:g} s; closing")
         self._close("auth_timeout", f"not authenticated within {limit:g} s")
 
-    def _idle_check(self) -> None:
-        limit = self.guard.limits.idle_timeout
-        idle = time.monotonic() - self.last_active
-        running = self.conn.state is ServerState.RUNNING
-        if not running and idle >= limit:
-            self.slot.end = "idle_timeout"
-            self._close("idle_timeout", f"closed after {limit:g} s idle")
-            return
-        self._idle_timer = asyncio.get_running_loop().call_later(limit if running else limit - idle, self._idle_check)
-
     # -- commands -----------------------------------------------------------
 
     def _on_exec(self, event: ExecRequested) -> None:
@@ -238,7 +232,7 @@ class ServerConnection(FramedProtocol):
         try:
             request, extra_env = self.guard.vet_command(request)
         except CommandRefused as exc:
-            self._refuse_command(exc.code, exc.message)
+            self.refuse_command(exc.code, exc.message)
             return
         if extra_env:
             self._command_audit["command"] = request.command.decode("utf-8", "surrogateescape")
@@ -249,20 +243,27 @@ class ServerConnection(FramedProtocol):
             env = {os.fsencode(k): os.fsencode(v) for k, v in session.env.items()}
         if request.env or extra_env:
             env = {**env, **{os.fsencode(k): os.fsencode(v) for k, v in (request.env or {}).items()}, **extra_env}
+        # Past --max-commands it waits for a slot (rsh.server.exec_queue); the wait counts in its elapsed and timeout.
+        t0, spawn = self._command_audit["t0"], functools.partial(self._spawn, request, env, session, self._command_audit["t0"])
+        self.command = self.guard.queue.submit(self, spawn, timeout=request.timeout, encoding=request.encoding or self.config.encoding, t0=t0) or self.command
+
+    def _spawn(self, request: ExecRequest, env: dict[bytes, bytes], session: ShellSession | None, t0: float) -> RunningCommand | None:
         try:
-            command = RunningCommand(request, self, env=env, default_cwd=self.config.home, encoding=self.config.encoding, session=session)
+            command = RunningCommand(request, self, env=env, default_cwd=self.config.home, encoding=self.config.encoding, session=session, started=t0)
         except (OSError, ValueError) as exc:
             # ValueError: a NUL byte in the command or environment, which
             # no exec can carry.
             where = f" in {request.cwd}" if request.cwd else ""
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._refuse_command("spawn_failed", f"cannot run command{where}: {reason}")
-            return
+            self.refuse_command("spawn_failed", f"cannot run command{where}: {reason}")
+            return None
         self.command = command
         self.host.command_started(command.pid)
         command.start()  # may finish it at once: see RunningCommand.start
+        return command
 
-    def _refuse_command(self, code: str, message: str) -> None:
+    def refuse_command(self, code: str, message: str) -> None:
+        self.command = None
         self._audit_command(refused=code)
         self.conn.refuse(code, message)
         self.flush()

@@ -1,8 +1,9 @@
 """The rsh server: listen, admit each connection, and account for the commands they run.
 
-``Server`` binds the socket and makes every accepted connection's first
-protocol a ``Gate`` (``rsh.server.admission``: address, limits, TLS), which
-hands it to a ``ServerConnection`` (``rsh.server.connection``).  What the
+``Server`` binds the socket, accepts while the limits allow
+(``rsh.server.accept``), and makes every accepted connection's first
+protocol a ``Gate`` (``rsh.server.gate``: address, TLS), which hands it to a
+``ServerConnection`` (``rsh.server.connection``).  What the
 connections share lives here: the configuration, the descriptor watcher
 for every command's pipes, the count of running commands, and the commands
 of lost connections still being stopped, so that ``close`` ends them all.
@@ -19,9 +20,12 @@ import sys
 from collections.abc import Callable
 
 from ..protocol.frames import DEFAULT_MAX_PAYLOAD
-from .admission import Gate, Guard
+from .accept import Acceptor, bind, somaxconn
+from .admission import Guard
 from .connection import ServerConnection
+from .exec_queue import QueuedCommand
 from .fdwatch import FdWatcher
+from .gate import Gate
 from .process import KILL_GRACE, RunningCommand
 from .settings import ServerConfig
 
@@ -71,9 +75,10 @@ class Server:
             self.config.encoding = codecs.lookup(encoding).name
         self.connections: set[ServerConnection] = set()
         # Commands of closed connections whose process is not yet reaped.
-        self.aborted: set[RunningCommand] = set()
+        self.aborted: set[RunningCommand | QueuedCommand] = set()
         self._log = log
-        self._server: asyncio.Server | None = None
+        self._acceptor: Acceptor | None = None
+        self._stopped: asyncio.Future[None] | None = None
         self._watcher: FdWatcher | None = None
         self.guard = guard or Guard()
         self.guard.log = self.log
@@ -103,6 +108,7 @@ class Server:
     def command_reaped(self, pid: int) -> None:
         """The main process of the command in group *pid* was reaped."""
         self.guard.running -= 1
+        self.guard.queue.kick()
         if pid in self.groups:
             # Forget a group with nothing left in it: the set would grow by
             # one per command for as long as the prompt runs, and a group's
@@ -114,7 +120,7 @@ class Server:
             except PermissionError:
                 pass
 
-    def command_abandoned(self, command: RunningCommand) -> None:
+    def command_abandoned(self, command: RunningCommand | QueuedCommand) -> None:
         """Keep *command*, whose connection is gone, until it is reaped: ``close`` waits for it."""
         self.aborted.add(command)
         command.reaped.add_done_callback(functools.partial(_forget, self.aborted, command))
@@ -127,9 +133,26 @@ class Server:
         Raises:
             OSError: the address cannot be bound.
         """
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Gate(self.guard, lambda slot: ServerConnection(self, slot)), self.host, self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
+        socks = bind(self.host, self.port, self.guard.limits.backlog)
+        self.port = socks[0].getsockname()[1]
+        guard = self.guard
+        self._acceptor = Acceptor(socks, guard, lambda: Gate(guard, lambda slot: ServerConnection(self, slot)), self.log)
+        self._acceptor.start()
+
+    def capacity(self, descriptors: int) -> str:
+        """What it can hold, in one line, given *descriptors* (the soft RLIMIT_NOFILE)."""
+        limits = self.guard.limits
+        cap = somaxconn()
+        backlog = min(limits.backlog, cap) if cap else limits.backlog
+        line = (
+            f"capacity: {limits.max_conns} connections ({limits.max_unauthenticated} authenticating), "
+            f"{limits.max_commands} commands at once and {limits.max_queued} waiting, backlog {backlog}, {descriptors} descriptors"
+        )
+        # A connection takes one; a running command up to six (pidfd, pipes, their held ends).
+        need = limits.max_conns + 6 * limits.max_commands + 32
+        if descriptors < need:
+            line += f" (the limits may need {need}: raise the hard RLIMIT_NOFILE or lower them)"
+        return line
 
     @property
     def address(self) -> str:
@@ -139,18 +162,18 @@ class Server:
 
     async def serve_forever(self) -> None:
         """Serve until cancelled, then close."""
-        if self._server is None:
+        if self._acceptor is None:
             await self.start()
-        assert self._server is not None
+        self._stopped = asyncio.get_running_loop().create_future()
         try:
-            await self._server.serve_forever()
+            await self._stopped
         finally:
             await self.close()
 
     async def close(self) -> None:
         """Stop listening, drop every connection and stop its command."""
-        if self._server is not None:
-            self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.close()
         self.guard.close()
         for conn in list(self.connections):
             conn.shut_down()
@@ -162,13 +185,11 @@ class Server:
             self._watcher = None
         if self.kill_leftovers:
             await _end_groups(self.groups)
-        if self._server is not None:
-            await self._server.wait_closed()
         if self.guard.audit is not None:
             self.guard.audit.flush()
 
 
-def _forget(aborted: set[RunningCommand], command: RunningCommand, _: object) -> None:
+def _forget(aborted: set[RunningCommand | QueuedCommand], command: RunningCommand | QueuedCommand, _: object) -> None:
     aborted.discard(command)
 
 

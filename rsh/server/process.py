@@ -70,6 +70,8 @@ class RunningCommand:
         encoding: what the exit frame declares when the request asks none.
         session: run in this shell session and update it from what the
             shell reports at the end (see rsh.server.shell_state).
+        started: ``time.monotonic()`` of the ``exec`` (it may have waited for a
+            slot): its ``elapsed`` and ``timeout`` count from then.
 
     Raises:
         OSError: the command could not be started (bad cwd, no shell).
@@ -85,12 +87,13 @@ class RunningCommand:
         default_cwd: str,
         encoding: str,
         session: ShellSession | None = None,
+        started: float | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._link = link
         self._watch = link.watcher
         self.encoding = request.encoding or encoding
-        self._started = time.monotonic()
+        self._started = time.monotonic() if started is None else started
         self._returncode: int | None = None
         self._timed_out = False
         self._terminating = False
@@ -119,7 +122,7 @@ class RunningCommand:
         self.reaped: asyncio.Future[None] = self._loop.create_future()
         self._pidfd = os.pidfd_open(self.pid)
         if request.timeout is not None:
-            self._timers.append(self._loop.call_later(request.timeout, self._on_timeout))
+            self._timers.append(self._loop.call_later(max(0.0, request.timeout - (time.monotonic() - self._started)), self._on_timeout))
 
     def start(self) -> None:
         """Begin watching the command (call once, when the caller is ready for ``command_exited``).
