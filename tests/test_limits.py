@@ -18,7 +18,7 @@ import rsh
 from rsh.errors import RemoteError
 from rsh.net.tls import client_context
 from rsh.protocol import auth
-from rsh.protocol.frames import FrameDecoder, encode_frame
+from rsh.protocol.frames import Frame, FrameDecoder, encode_frame
 
 from .conftest import ServerProcess, rsh_argv, wait_until
 from .rawpeer import RawPeer
@@ -92,7 +92,7 @@ def loris(port: int, mode: str) -> socket.socket:
 @pytest.mark.parametrize("mode", ["plain", "tls-handshake", "tls-frame"])
 def test_slow_loris_closed_at_deadline_while_a_client_works(make_server, mode: str) -> None:  # type: ignore[no-untyped-def]
     tls = () if mode == "plain" else ("--tls",)
-    s = make_server(*tls, "--auth-timeout", "1", "--max-unauthenticated", "300")
+    s = make_server(*tls, "--auth-timeout", "1", "--max-unauthenticated", "300", "--max-conns", "300")
     with connect(s) as good:
         worker = Worker(good)
         socks = [loris(s.port, mode) for _ in range(200)]
@@ -109,53 +109,56 @@ def test_slow_loris_closed_at_deadline_while_a_client_works(make_server, mode: s
     assert wait_until(lambda: any("not authenticated within 1 s" in line for line in s.log) or mode == "tls-handshake")
 
 
-def test_flood_past_the_cap_is_refused_without_harming_sessions(make_server) -> None:  # type: ignore[no-untyped-def]
-    s = make_server("--max-unauthenticated", "10", "--max-conns", "40")
+def first_frame(sock: socket.socket) -> Frame:
+    dec = FrameDecoder()
+    frames: list[Frame] = []
+    while not frames:
+        data = sock.recv(65536)
+        assert data, "closed before a frame"
+        frames = dec.feed(data)
+    return frames[0]
+
+
+def test_a_flood_past_the_cap_waits_its_turn_without_harming_sessions(make_server) -> None:  # type: ignore[no-untyped-def]
+    s = make_server("--max-unauthenticated", "10", "--max-conns", "40", "--auth-timeout", "3")
     with connect(s) as good:
         worker = Worker(good)
         flood = [socket.create_connection(("127.0.0.1", s.port), timeout=30) for _ in range(100)]
         try:
-            first = []
-            for sock in flood:
-                dec = FrameDecoder()
-                frames: list = []  # type: ignore[type-arg]
-                while not frames:
-                    frames = dec.feed(sock.recv(65536))
-                first.append(frames[0])
-            refused = [f for f in first if f.type == "error"]
-            # Exactly the cap got a hello; every other one was told why, and closed.
-            assert sum(f.type == "hello" for f in first) == 10
-            assert len(refused) == 90 and {f.get("code") for f in refused} == {"too_many_connections"}
-            assert all(read_to_close(sock) == b"" for sock, f in zip(flood, first, strict=True) if f.type == "error")
+            # Nobody is refused: each gets its hello in turn, as the ones that
+            # say nothing are closed to make room for it.
+            assert [first_frame(sock).type for sock in flood] == ["hello"] * 100
+            ends = [FrameDecoder().feed(read_to_close(sock)) for sock in flood]
         finally:
             for sock in flood:
                 sock.close()
         worker.stop()
-        # The places come back once the flood is gone.
-        assert wait_until(lambda: _can_connect(s))
-    # Records are appended in batches, at most AUDIT_FLUSH_DELAY after they happen.
-    assert wait_until(lambda: sum(r["end"] == "too_many_connections" for r in s.audit_records("connection")) >= 90)
+        assert good.run("echo still").stdout == b"still\n"
+    codes = [e[0].get("code") for e in ends]
+    # Those with someone waiting behind them were evicted; the last ten, with nobody, timed out.
+    assert codes.count("too_many_connections") == 90 and codes.count("auth_timeout") == 10
+    assert all("without authenticating, to make room" in e[0].get("message") for e in ends if e[0].get("code") == "too_many_connections")
+    assert wait_until(lambda: sum(r["end"] == "evicted" for r in s.audit_records("connection")) == 90)
 
 
-def _can_connect(s: ServerProcess) -> bool:
-    try:
-        with connect(s) as c:
-            return c.run("true").ok
-    except rsh.RshError:
-        return False
-
-
-def test_max_conns_refusal_is_one_line_for_the_cli(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_at_the_connection_cap_an_idle_session_makes_room_and_a_busy_one_does_not(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 
     s = make_server("--max-conns", "2")
-    with connect(s), connect(s):
-        r = subprocess.run(rsh_argv("exec", s.address, "--", "true"), env={**s.env, "RSH_TOKEN": s.token}, capture_output=True, timeout=60)
-    assert r.returncode == 255
-    assert r.stderr.decode().startswith("rsh: server busy: 2 connections open, the limit is 2") and r.stderr.count(b"\n") == 1
+    marker = tmp_path / "started"
+    with connect(s) as busy, connect(s) as idle:
+        held = threading.Thread(target=lambda: busy.run(f"touch '{marker}'; sleep 3"), daemon=True)
+        held.start()
+        assert wait_until(marker.exists)
+        r = subprocess.run(rsh_argv("exec", s.address, "--", "echo in"), env={**s.env, "RSH_TOKEN": s.token}, capture_output=True, timeout=60)
+        assert (r.returncode, r.stdout) == (0, b"in\n"), r.stderr
+        with pytest.raises(rsh.RshError, match="closed while idle, to make room"):
+            idle.run("true")
+        held.join(30)
+        assert busy.run("echo busy").stdout == b"busy\n"
 
 
-def test_max_commands_refuses_with_busy_and_the_connection_stays(make_server) -> None:  # type: ignore[no-untyped-def]
+def test_past_max_commands_an_exec_waits_and_its_wait_counts(make_server) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
     s = make_server("--max-commands", "1")
@@ -164,26 +167,48 @@ def test_max_commands_refuses_with_busy_and_the_connection_stays(make_server) ->
         async with await rsh.connect_async(s.host, s.port, s.token) as a, await rsh.connect_async(s.host, s.port, s.token) as b:
             long = await a.start("echo started; exec sleep 30")
             await anext(aiter(long))
-            with pytest.raises(RemoteError) as info:
-                await b.run("true")
-            assert info.value.code == "busy" and "limit is 1" in str(info.value)
+            waiting = asyncio.ensure_future(b.run("cat; echo next", input=b"kept\n"))
+            await asyncio.sleep(0.5)
+            assert not waiting.done()  # queued, not refused
             long.send_signal("KILL")
             await long.wait()
-
-            async def b_runs() -> bool:
-                try:
-                    return (await b.run("echo next")).stdout == b"next\n"
-                except RemoteError:
-                    await asyncio.sleep(0.05)
-                    return False
-
-            for _ in range(200):
-                if await b_runs():
-                    break
-            else:
-                raise AssertionError("the slot never came back")
+            result = await waiting
+            assert (result.stdout, result.exit_code) == (b"kept\nnext\n", 0)
+            assert result.elapsed >= 0.5  # the wait counts
+            assert (await b.run("echo after")).stdout == b"after\n"
 
     asyncio.run(go())
+
+
+def test_the_exec_queue_has_a_bound_a_wait_limit_and_keeps_the_timeout(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    s = make_server("--max-commands", "1", "--max-queued", "1", "--queue-timeout", "1")
+    marker = tmp_path / "started"
+    with connect(s) as a, connect(s) as b, connect(s) as c:
+        held = threading.Thread(target=lambda: a.run(f"touch '{marker}'; sleep 4"), daemon=True)
+        held.start()
+        assert wait_until(marker.exists)
+        said: list[str] = []
+
+        def one(client: rsh.Client) -> None:
+            with pytest.raises(RemoteError) as info:
+                client.run("true")
+            assert info.value.code == "busy"
+            said.append(str(info.value))
+
+        both = [threading.Thread(target=one, args=(x,), daemon=True) for x in (b, c)]
+        for t in both:
+            t.start()
+        for t in both:
+            t.join(30)
+        # One waited in the queue for its limit; the other found the queue full.
+        assert len(said) == 2 and sum("waited 1 s for one of 1 command slots" in m for m in said) == 1
+        assert sum("1 commands running and 1 waiting" in m for m in said) == 1
+        # A client's timeout counts from its exec, the wait included.
+        with pytest.raises(rsh.CommandTimeout) as timed:
+            c.run("echo never", timeout=0.3)
+        assert timed.value.result.timed_out and timed.value.result.stdout == b""
+        held.join(30)
+        assert c.run("echo done").stdout == b"done\n"
 
 
 def test_idle_connection_is_closed_but_a_long_command_is_not(make_server) -> None:  # type: ignore[no-untyped-def]

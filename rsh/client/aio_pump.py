@@ -148,5 +148,13 @@ async def check_not_tls(pump: AsyncPump, dial: Dial, deadline: float) -> None:
     # At most half of what is left, so a probe that hangs still leaves
     # time for a slow hello.
     left = deadline - asyncio.get_running_loop().time()
-    if left > 0 and await speaks_tls_async(dial.host, dial.port, left / 2):
+    if left <= 0:
+        return
+    # Racing the hello: a server that kept this connection waiting for a place answers it after all.
+    probe, hello = asyncio.ensure_future(speaks_tls_async(dial.host, dial.port, left / 2)), asyncio.ensure_future(pump.wait_data())
+    done, _ = await asyncio.wait({probe, hello}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (probe, hello):
+        task.cancel()
+    await asyncio.gather(probe, hello, return_exceptions=True)
+    if hello not in done and probe.exception() is None and probe.result():
         raise dial.speaks_tls_error()

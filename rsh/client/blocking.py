@@ -196,5 +196,5 @@ def _check_not_tls(sock: socket.socket, dial: Dial, deadline: float) -> None:
     # At most half of what is left, so a probe that hangs still leaves
     # time for a slow hello.
     left = deadline - time.monotonic()
-    if left > 0 and speaks_tls(dial.host, dial.port, left / 2):
+    if left > 0 and speaks_tls(dial.host, dial.port, left / 2, unless=sock):
         raise dial.speaks_tls_error()

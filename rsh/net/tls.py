@@ -242,15 +242,36 @@ def tls_server_error(where: str) -> str:
     return f"cannot connect to {where}: it speaks TLS (connect with --tls, or --fingerprint as the server printed it)"
 
 
-def speaks_tls(host: str, port: int, timeout: float) -> bool:
+def speaks_tls(host: str, port: int, timeout: float, *, unless: socket.socket | None = None) -> bool:
     """True when a TLS handshake with *host*:*port* completes (blocking).
 
     Nothing is sent after the handshake and the certificate is not
-    checked: the answer only decides what to tell the person.
+    checked: the answer only decides what to tell the person.  False at
+    once when *unless* (the plain connection this probe is about) becomes
+    readable: a server that kept it waiting for a place has answered after all.
     """
+    import select
+    import ssl
+    import time
+
+    deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock, client_context().wrap_socket(sock, server_hostname=host):
-            return True
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.setblocking(False)
+            with client_context().wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False) as tls:
+                while True:
+                    try:
+                        tls.do_handshake()
+                        return True
+                    except ssl.SSLWantReadError:
+                        writing: list[ssl.SSLSocket] = []
+                    except ssl.SSLWantWriteError:
+                        writing = [tls]
+                    left = deadline - time.monotonic()
+                    watch = [tls] if unless is None else [tls, unless]
+                    ready = select.select(watch, writing, [], left)[0] if left > 0 else []
+                    if left <= 0 or unless in ready:
+                        return False
     except OSError:
         return False
 

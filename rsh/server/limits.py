@@ -90,8 +90,8 @@ class Limits:
         for name in ("max_queued", "idle_timeout", "auth_fail_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name.replace('_', '-')} must not be negative")
-        if max_unauthenticated > max_conns:
-            raise ValueError(f"max-unauthenticated ({max_unauthenticated}) cannot be more than max-conns ({max_conns})")
+        # More could never be open at once: the connection cap bounds them too.
+        self.max_unauthenticated = min(max_unauthenticated, max_conns)
 
     def __repr__(self) -> str:
         return "Limits(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__) + ")"
