@@ -32,6 +32,7 @@ class Watched(Protocol):
     writing_paused: bool
     conn: ServerProtocol
     slot: Slot
+    transport: asyncio.Transport | None
 
     def flush(self) -> None: ...
 
@@ -64,6 +65,9 @@ class IdleWatch:
                 # Seen stalled at two checks half a limit apart, after a
                 # stall that began up to half a limit before the first.
                 self._close(f"closed: the client took no output for {limit:g} s")
+                # What is buffered will never go: do not wait for it to.
+                if conn.transport is not None:
+                    conn.transport.abort()
                 return
         else:
             self._stall = None
