@@ -308,8 +308,9 @@ class ServerProtocol(Connection):
     def _on_auth(self, frame: Frame) -> Event:
         assert self.token is not None  # AUTH is left at once without one
         client_nonce, mac = frame.get("nonce"), frame.get("mac")
-        if not isinstance(client_nonce, str) or not 16 <= len(client_nonce) <= 256:
-            raise _bad("auth frame: 'nonce' must be a string of 16 to 256 characters")
+        # ASCII: the MAC is computed over its bytes (found by bench/fuzz.py: a non-ASCII one raised).
+        if not isinstance(client_nonce, str) or not 16 <= len(client_nonce) <= 256 or not client_nonce.isascii():
+            raise _bad("auth frame: 'nonce' must be a string of 16 to 256 ASCII characters")
         if not auth.macs_equal(mac, auth.client_mac(self.token, self.nonce, client_nonce)):
             self._move(Direction.SEND, REJECT)
             return AuthRejected()
