@@ -6,7 +6,8 @@
 Runs ``tests/fuzz_targets.py``'s target under libFuzzer for a bounded time,
 starting from its corpus in ``tests/fuzz_corpus/<target>/``.  A crash (an
 assertion, or any exception but ``ProtocolError``) stops it and is written
-to ``crash-*`` in the current directory: add it to the corpus once fixed.
+to ``crash-*`` in the current directory: once fixed, add it to the corpus
+under a name starting ``crash-`` (merging keeps those whatever their coverage).
 With ``--keep``, what it found is merged back into the corpus, minimized (only
 inputs that add coverage), for ``tests/test_fuzz_corpus.py`` to replay.
 
@@ -52,6 +53,8 @@ def run(target: str, seconds: int, keep: bool) -> int:
             merged.mkdir()
             subprocess.check_call([sys.executable, __file__, "--child", target, "-merge=1", str(merged), str(corpus), found])
             if len(list(merged.iterdir())) >= len(list(corpus.iterdir())) // 2:  # never lose the corpus to a failed merge
+                for crash in corpus.glob("crash-*"):  # regressions stay, by name, whatever coverage says
+                    shutil.copy(crash, merged)
                 shutil.rmtree(corpus)
                 shutil.copytree(merged, corpus)
     print(f"{target}: exit {code}; corpus {before} -> {len(list(corpus.iterdir()))} inputs")

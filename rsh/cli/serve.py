@@ -43,7 +43,7 @@ _LIMIT_OPTIONS: tuple[tuple[str, type[int] | type[float], str], ...] = (
     ("queue_timeout", float, "an exec waiting longer than this for a slot gets 'server busy'"),
     ("backlog", int, "connections the kernel holds while none can be accepted (capped by net.core.somaxconn)"),
     ("auth_timeout", float, "close a connection not authenticated this long after connecting"),
-    ("idle_timeout", float, "close a connection idle this long with no command running; 0 never"),
+    ("idle_timeout", float, "close a connection idle this long with no command running, or taking no output this long; 0 never"),
     ("auth_fail_delay", float, "answer a wrong token after this fixed delay"),
 )
 
