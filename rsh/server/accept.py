@@ -31,8 +31,10 @@ __all__ = ["Acceptor", "bind", "raise_nofile", "somaxconn", "STARVED_RETRY"]
 
 # Connections accepted per wake-up before other work gets the loop.
 ACCEPT_BATCH = 64
-# Out of descriptors: how often to try again when nothing else says to.
+# Out of descriptors: how often to try again when nothing else says to, and
+# to say so at most (freed descriptors are often taken again at once).
 STARVED_RETRY = 1.0
+STARVED_SAY_EVERY = 60.0
 KEEPALIVE_IDLE = 60
 KEEPALIVE_INTERVAL = 10
 KEEPALIVE_COUNT = 6
@@ -126,6 +128,8 @@ class Acceptor:
         self.paused = False
         #: Out of descriptors since this ``time.monotonic()`` (None: not).
         self.starved_since: float | None = None
+        self._said: float | None = None  # when that was last said
+        self._told = False  # ... and whether for this time
         self.closed = False
         guard.on_room = self.room
 
@@ -188,19 +192,25 @@ class Acceptor:
                     return
                 continue  # the peer gave up meanwhile (ECONNABORTED): next one
             if self.starved_since is not None:
-                self._log(f"accepting connections again (after {time.monotonic() - self.starved_since:.1f} s out of descriptors)")
+                if self._told:
+                    self._log(f"accepting connections again (after {time.monotonic() - self.starved_since:.1f} s out of descriptors)")
                 self.starved_since = None
             self._hand_over(conn)
 
     def _starve(self, exc: OSError) -> None:
+        now = time.monotonic()
         if self.starved_since is None:
-            self.starved_since = time.monotonic()
-            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            self._log(
-                f"out of file descriptors ({exc.strerror}; the limit is {soft}): not accepting new connections until some close; "
-                "raise the hard RLIMIT_NOFILE (ulimit -Hn) or lower --max-conns"
-            )
-        self._pause(time.monotonic() + STARVED_RETRY)
+            self.starved_since = now
+            # Said once; again only if it happens again a while later.
+            self._told = self._said is None or now - self._said >= STARVED_SAY_EVERY
+            if self._told:
+                self._said = now
+                soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+                self._log(
+                    f"out of file descriptors ({exc.strerror}; the limit is {soft}): not accepting new connections until some close; "
+                    "raise the hard RLIMIT_NOFILE (ulimit -Hn) or lower --max-conns"
+                )
+        self._pause(now + STARVED_RETRY)
 
     def _hand_over(self, conn: socket.socket) -> None:
         conn.setblocking(False)

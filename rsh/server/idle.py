@@ -43,7 +43,7 @@ class IdleWatch:
     """Close *conn* with ``idle_timeout`` when idle, or stalled under a command, for *limit* seconds (positive)."""
 
     def __init__(self, conn: Watched, limit: float) -> None:
-        self._conn = conn
+        self._conn: Watched | None = conn
         self._limit = limit
         self._stall: tuple[float, int] | None = None  # since when, at how many bytes sent
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(limit, self._check)
@@ -53,9 +53,11 @@ class IdleWatch:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._conn = None  # the connection refers to this watch: leave no cycle behind
 
     def _check(self) -> None:
         limit, now, conn = self._limit, time.monotonic(), self._conn
+        assert conn is not None  # never after cancel
         busy = conn.conn.state is ServerState.RUNNING
         if busy and conn.writing_paused:
             sent = conn.conn.sent_bytes
@@ -81,6 +83,7 @@ class IdleWatch:
     def _close(self, message: str) -> None:
         self._timer = None
         conn = self._conn
+        assert conn is not None
         conn.slot.end = "idle_timeout"
         # Closing brings connection_lost, which stops any running command.
         conn.conn.close("idle_timeout", message)
