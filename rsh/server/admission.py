@@ -8,7 +8,8 @@ MaxStartups) and ncat (``--allow``, ``--deny``, ``--max-conns``):
 - ``Slot`` is one admitted connection's claim on the limits: its
   authentication deadline, its place among the not-yet-authenticated, and
   its audit record.
-- ``Guard`` holds them for one server, with the command policy (``rsh.server.policy``),
+- ``Guard`` holds them for one server, with the address rules (``rsh.server.access``),
+  the command policy (``rsh.server.policy``),
   the queue of commands waiting for a slot (``rsh.server.exec_queue``) and the
   audit log (``rsh.server.audit``); connections know nothing of the rules.
   When every place is taken and a connection waits in the listen backlog,
@@ -23,24 +24,20 @@ read; ``rsh.server.accept`` decides when to accept at all.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..protocol.messages import ExecRequest
+from .access import AccessList, Address, peer_address
 from .audit import AuditLog
 from .exec_queue import ExecQueue
 from .limits import IDLE_GRACE, PREAUTH_GRACE, Limits
 from .policy import CommandPolicy
 
 __all__ = ["AccessList", "Guard", "Occupant", "Slot", "TLS_SHUTDOWN_TIMEOUT", "peer_address"]
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 # How long a TLS connection may take to say goodbye (close_notify) after we
 # close it before it is cut off; asyncio's default of 30 s would let a peer
@@ -50,49 +47,6 @@ TLS_SHUTDOWN_TIMEOUT = 5.0
 # Refused connections are logged one by one only this often; in between
 # they are counted and summed up, so a flood cannot flood the log too.
 REFUSAL_LOG_INTERVAL = 10.0
-
-
-def peer_address(host: str) -> Address:
-    """The address of a peer as the access list sees it (IPv4-mapped IPv6 as IPv4)."""
-    addr = ipaddress.ip_address(host.split("%")[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-class AccessList:
-    """``--allow`` / ``--deny``: addresses and CIDR ranges, IPv4 and IPv6.
-
-    With any ``allow`` entry only matching peers get in; a ``deny`` match
-    keeps a peer out whatever ``allow`` says.
-
-    Raises:
-        ValueError: an entry is not an address or a CIDR range.
-    """
-
-    def __init__(self, allow: Sequence[str] = (), deny: Sequence[str] = ()) -> None:
-        self.allow = [self._network(a) for a in allow]
-        self.deny = [self._network(d) for d in deny]
-
-    @staticmethod
-    def _network(text: str) -> Network:
-        try:
-            net = ipaddress.ip_network(text.strip(), strict=False)
-        except ValueError as exc:
-            raise ValueError(f"{text!r} is not an IP address or CIDR range (like 192.0.2.0/24 or 2001:db8::/32)") from exc
-        if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None and net.prefixlen >= 96:
-            # ::ffff:a.b.c.d/n means the IPv4 range; peers are compared as IPv4.
-            return ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
-        return net
-
-    def permits(self, addr: Address) -> bool:
-        """True when *addr* may connect."""
-        if any(addr in net for net in self.deny):
-            return False
-        return not self.allow or any(addr in net for net in self.allow)
-
-    def __bool__(self) -> bool:
-        return bool(self.allow or self.deny)
 
 
 class _Closable(Protocol):

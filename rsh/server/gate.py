@@ -15,7 +15,8 @@ import struct
 from collections.abc import Callable
 
 from ..protocol.frames import encode_frame
-from .admission import TLS_SHUTDOWN_TIMEOUT, Address, Guard, Slot, peer_address
+from .access import Address, peer_address
+from .admission import TLS_SHUTDOWN_TIMEOUT, Guard, Slot
 
 __all__ = ["Gate", "round_trip"]
 
