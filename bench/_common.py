@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +58,11 @@ class Server:
                 break
         else:
             raise RuntimeError("server did not start")
+        # Keep reading what it says: a pipe nobody reads fills (64 KiB) and
+        # then blocks the whole server in its next write to stderr.
+        self.log: collections.deque[bytes] = collections.deque(maxlen=1000)
+        self._drain = threading.Thread(target=self.log.extend, args=(self.proc.stderr,), daemon=True)
+        self._drain.start()
 
     @property
     def token(self) -> str:
@@ -67,6 +74,7 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait()
+        self._drain.join(10)
         assert self.proc.stderr is not None
         self.proc.stderr.close()
         # The token directory too: every run used to leave one in /tmp.

@@ -183,12 +183,12 @@ class Guard:
         self._next_id += 1
         return self._next_id
 
-    def refused(self, peer: tuple[str, int], code: str) -> None:
-        """Count and log a refused connection, and audit it."""
-        if self.audit is not None:
+    def refused(self, peer: tuple[str, int], code: str, line: str | None = None) -> None:
+        """Count and log a refused connection (or one closed to make room: *line* says how), and audit a refusal."""
+        if self.audit is not None and line is None:
             self.audit.write("connection", time.time(), conn=self.next_id(), peer=f"{peer[0]}:{peer[1]}", end=code, duration=0.0)
         if self._refusal_timer is None:
-            self.log(f"{peer[0]}:{peer[1]}: connection refused ({code.replace('_', ' ')})")
+            self.log(line or f"{peer[0]}:{peer[1]}: connection refused ({code.replace('_', ' ')})")
             self._refusal_timer = asyncio.get_running_loop().call_later(REFUSAL_LOG_INTERVAL, self._log_refusals)
         else:
             self._refused[code] += 1
@@ -197,7 +197,7 @@ class Guard:
         self._refusal_timer = None
         if self._refused:
             what = ", ".join(f"{n} {code.replace('_', ' ')}" for code, n in self._refused.items())
-            self.log(f"refused {sum(self._refused.values())} more connections in {REFUSAL_LOG_INTERVAL:g} s ({what})")
+            self.log(f"refused or closed {sum(self._refused.values())} more connections in {REFUSAL_LOG_INTERVAL:g} s ({what})")
             self._refused.clear()
             self._refusal_timer = asyncio.get_running_loop().call_later(REFUSAL_LOG_INTERVAL, self._log_refusals)
 
@@ -331,7 +331,7 @@ class Slot:
         self._cancel_deadline()
         self._leave_pending()
         self._unplace()
-        guard.log(f"{self.peer_text}: {message.removeprefix('server busy: ')}")
+        guard.refused((self.peer_text, 0), "evicted", f"{self.peer_text}: {message.removeprefix('server busy: ')}")
         occ = self.occupant
         if occ is not None:
             occ.conn.close("too_many_connections", message)
