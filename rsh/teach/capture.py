@@ -125,16 +125,16 @@ def demo_capture(out: Narrator, path: Path) -> int:
         DemoError: no capture tool, no right to capture, or the session failed.
     """
     out.title("capture", "a real rsh session, recorded for Wireshark", "录下一次真实的 rsh 会话，用 Wireshark 打开")
+    if not path.parent.is_dir():
+        raise DemoError(f"{path.parent}: no such directory")
+    if path.is_dir():
+        raise DemoError(f"{path}: is a directory")
     tool = capture_tool()
     if tool is None:
         raise DemoError(
             "capturing needs dumpcap or tshark, which come with Wireshark: on Debian/Ubuntu "
             "'sudo apt-get install tshark', on Fedora 'sudo dnf install wireshark-cli', on macOS 'brew install wireshark'"
         )
-    if not path.parent.is_dir():
-        raise DemoError(f"{path.parent}: no such directory")
-    if path.is_dir():
-        raise DemoError(f"{path}: is a directory")
     out.say(
         f"This starts a throw-away rsh server on 127.0.0.1, records its port with {Path(tool).name}, and runs one "
         f"command through 'rsh exec --trace': {CAPTURE_COMMAND!r}. On the wire: hello, auth, auth_ok, exec, stdout, "
