@@ -121,7 +121,7 @@ def _rsh_shell(out: Narrator, server: LocalServer, stage: Path, env: dict[str, s
         out.write()
         out.line("client: connected; hello, auth, auth_ok: authenticated", style="recv")
         for i, cmd in enumerate(COMMANDS):
-            stdout, stderr, status = session.run(cmd, cwd=str(stage), env={"PATH": env["PATH"]})
+            stdout, stderr, status = session.run(cmd, cwd=str(stage), env={"PATH": env["PATH"], "LC_ALL": "C"})
             got.append(stdout + stderr)
             ok = got[-1] == outputs[i]
             name = f"{cmd.decode()}#{i + 1}"

@@ -108,6 +108,13 @@ def demo_file_transfer(out: Narrator, stage: Path, server: LocalServer) -> dict[
         "在回环地址上整个文件都已在缓冲区里，所以每次 recv() 都拿满 4096 字节，计数碰巧是对的。",
         indent=2,
     )
+    out.how(
+        f"Segments of {PIECE} bytes are staged on loopback (whose own segments are far larger): before each recv() the "
+        f"sender sends one more {PIECE}-byte piece, so each recv() finds exactly one segment waiting, as it does on a "
+        "network when the receiver keeps up with the sender.",
+        f"在回环地址上（它自己的报文段大得多）模拟 {PIECE} 字节的报文段：每次 recv() 之前，发送端再发出一块 {PIECE} 字节的数据，"
+        "所以每次 recv() 恰好看到一个报文段在等待，就像网络上接收端跟得上发送端时那样。",
+    )
     out.write()
     out.line(f"sender: send {FILE_NAME} in {PIECE}-byte segments, each as the receiver is ready for it", style="send")
     with tcp_link() as (sender, receiver):

@@ -134,7 +134,7 @@ def local_server(port: int = 0, extra: Sequence[str] = ()) -> Iterator[LocalServ
         home = Path(tmp)
         env = dict(os.environ)
         env.pop("RSH_TOKEN", None)
-        env.update(RSH_CONFIG_DIR=str(home / "config"), RSH_STATE_DIR=str(home / "state"), LC_ALL="C", NO_COLOR="1")
+        env.update(RSH_CONFIG_DIR=str(home / "config"), RSH_STATE_DIR=str(home / "state"), NO_COLOR="1")
         token = home / "token"
         argv = rsh_command("serve", "--host", "127.0.0.1", "--port", str(port), "--token-file", str(token), *extra)
         proc = subprocess.Popen(argv, env=env, cwd=home, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
