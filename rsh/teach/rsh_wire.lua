@@ -141,15 +141,26 @@ local function parse_string(s, i) -- s:sub(i, i) == '"'
   end
 end
 
-local function parse_number(s, i)
-  local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
-  -- JSON's grammar, which Lua patterns cannot say in one go.
-  if not num or not (num:match("^-?0$") or num:match("^-?0[%.eE]") or num:match("^-?[1-9]"))
-      or num:match("%.$") or num:match("%.[eE]") or num:match("[eE][-+]?$") then
-    error({ pos = i, msg = "bad number" })
+local function parse_number(s, i) -- JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][-+]?[0-9]+)?
+  local j = i
+  if s:sub(j, j) == "-" then j = j + 1 end
+  local int = s:match("^%d+", j)
+  if not int or (#int > 1 and int:sub(1, 1) == "0") then error({ pos = i, msg = "bad number" }) end
+  j = j + #int
+  local integer = true
+  local frac = s:match("^%.%d+", j)
+  if frac then
+    j, integer = j + #frac, false
+  elseif s:sub(j, j) == "." then
+    error({ pos = j, msg = "bad number" })
   end
-  local integer = not num:find("[%.eE]")
-  return tonumber(num), i + #num, integer and "integer" or "number"
+  local exp = s:match("^[eE][-+]?%d+", j)
+  if exp then
+    j, integer = j + #exp, false
+  elseif s:match("^[eE]", j) then
+    error({ pos = j, msg = "bad number" })
+  end
+  return tonumber(s:sub(i, j - 1)), j, integer and "integer" or "number"
 end
 
 local function parse_object(s, i)
@@ -209,7 +220,7 @@ local function parse_json(s)
   end)
   if not ok then
     if type(value) == "table" then return nil, string.format("%s at byte %d", value.msg, value.pos - 1) end
-    error(value, 0)
+    return nil, tostring(value) -- nested too deep for Lua's stack: no header rsh sends
   end
   if skip_ws(s, pos) <= #s then return nil, string.format("extra data at byte %d", skip_ws(s, pos) - 1) end
   return value, kind
@@ -241,22 +252,27 @@ local function check_header(raw)
   local header, kind = parse_json(raw)
   if header == nil then return nil, "bad_header", "header is not valid JSON (" .. kind .. ")" end
   if kind ~= "object" then return nil, "bad_header", "header is a JSON " .. kind .. ", not an object" end
-  local type_, size, size_kind
+  local type_, size_m
   for _, m in ipairs(header) do
     -- json.loads keeps the last of repeated keys; so does this.
     if m.key == "type" then type_ = m end
-    if m.key == "size" then size, size_kind = m.value, m.kind end
+    if m.key == "size" then size_m = m end
   end
-  if type_ == nil then return nil, "bad_header", "header has no 'type'" end
+  -- rsh reads a null type as no type at all.
+  if type_ == nil or type_.kind == "null" then return nil, "bad_header", "header has no 'type'" end
   if type_.kind ~= "string" or not MESSAGE_TYPES[type_.value] then
     return nil, "unknown_type", "unknown message type " .. raw:sub(type_.first, type_.last)
   end
-  if size == nil then size, size_kind = 0, "integer" end
-  if size_kind ~= "integer" or size < 0 then
-    return nil, "bad_size", type_.value .. " frame has invalid size"
+  local size = 0
+  if size_m ~= nil then
+    if size_m.kind ~= "integer" or size_m.value < 0 then
+      return nil, "bad_size", string.format("%s frame has invalid size %s", type_.value, raw:sub(size_m.first, size_m.last))
+    end
+    size = size_m.value
   end
   if size > MAX_PAYLOAD then
-    return nil, "payload_too_large", string.format("%s payload of %d bytes is over the %d-byte limit", type_.value, size, MAX_PAYLOAD)
+    -- %.0f, not %d: Lua 5.3+ keeps a size past 2^63 as a float, which %d refuses.
+    return nil, "payload_too_large", string.format("%s payload of %.0f bytes is over the %d-byte limit", type_.value, size, MAX_PAYLOAD)
   end
   return type_.value, size, header
 end
