@@ -148,8 +148,9 @@ def test_chinese_narration_comes_with_the_english() -> None:
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in en)
 
 
-def test_wrapped_chinese_fits_the_width() -> None:
-    _, zh = run_quiet("truncate", "zh")
+@pytest.mark.parametrize("name", ["truncate", "classic"])
+def test_wrapped_chinese_fits_the_width(name: str) -> None:
+    _, zh = run_quiet(name, "zh")
     for line in zh.splitlines():
         if any("\u4e00" <= ch <= "\u9fff" for ch in line):
             assert text_width(line) <= 78, line

@@ -191,6 +191,6 @@ def demo_classic(out: Narrator) -> DemoResult:
         files = demo_file_transfer(out, stage, server)
     out.moral(
         "recv() returns what has arrived, up to what you asked for: count what it returned, and let the framing say where each message ends.",
-        "recv() 返回已经到达的数据，最多到你请求的大小：要按它实际返回的字节计数，并由分帧来说明每条消息在哪里结束。",
+        "recv() 返回的是已经到达的数据，最多到你请求的大小：要按它实际返回的字节计数，并由分帧说明每条消息在哪里结束。",
     )
     return DemoResult("classic", outputs, naive, framed, {"cut": 1024, "carried": naive[2][:cut], "files": files})
