@@ -53,18 +53,21 @@ def run(args: argparse.Namespace) -> int:
     """
     import asyncio  # here, not at the top: `rsh exec` never needs it
 
+    from .resolve import check_user, reach
+
+    # A mistake in HOST or the config file is said first, terminal or not.
+    if args.address is not None:
+        settings, token, options = reach(args, args.address)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         say("the prompt needs a terminal; to run one command, use: rsh exec HOST -- CMD")
         return EXIT_USAGE
     if args.address is None:
         return asyncio.run(_until_hangup(_private_prompt(args)))
     from ..client.aio import AsyncClient
-    from .resolve import check_user, reach
-
-    settings, token, options = reach(args, args.address)
 
     async def connect() -> AsyncClient:
-        client = await AsyncClient.connect(settings.host, settings.port, token, **options)
+        with settings.explained():
+            client = await AsyncClient.connect(settings.host, settings.port, token, **options)
         try:
             check_user(settings, client.server_info)
         except BaseException:

@@ -74,18 +74,19 @@ def run(args: argparse.Namespace) -> int:
         command = f"exec {_quoted(settings.shell)} -c {_quoted(command)}"
     from ..protocol.trace import make_tracer
 
-    return run_exec(
-        settings.host,
-        settings.port,
-        token,
-        command,
-        forward_stdin=not args.no_stdin and _stdin_is_data(),
-        timeout=settings.timeout,
-        encoding=args.encoding,
-        trace=make_tracer(sys.stderr) if args.trace else None,
-        connect_options=connect_options,
-        on_connect=lambda info: check_user(settings, info),
-    )
+    with settings.explained():
+        return run_exec(
+            settings.host,
+            settings.port,
+            token,
+            command,
+            forward_stdin=not args.no_stdin and _stdin_is_data(),
+            timeout=settings.timeout,
+            encoding=args.encoding,
+            trace=make_tracer(sys.stderr) if args.trace else None,
+            connect_options=connect_options,
+            on_connect=lambda info: check_user(settings, info),
+        )
 
 
 def _quoted(word: str) -> str:

@@ -79,7 +79,10 @@ def _flag(v: Any) -> bool:
 
 
 def _fingerprint(v: Any) -> str:
-    return parse_fingerprint(_text(v))
+    try:
+        return parse_fingerprint(_text(v))
+    except ValueError:
+        raise ValueError("must be SHA256: and 43 base64 characters, as the server prints it") from None
 
 
 def _address(v: Any) -> str:

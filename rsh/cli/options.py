@@ -5,9 +5,8 @@ takes ``[USER@]HOST[:PORT]``, ``-p``, ``-F``, ``--token-file``,
 ``--connect-timeout`` and the client's security options (``--tls``,
 ``--accept-new``, ``--fingerprint``, ``--known-hosts``).  Every one of them
 defaults to None, so that ``rsh.cli.resolve`` can tell an option given from
-one left to the config file.  ``client_options`` turns resolved settings
-into keyword arguments for ``AsyncClient.connect`` / ``rsh.connect``, with
-the first-use question asked on the terminal as ssh asks it.
+one left to the config file.  ``ask_on_tty`` asks the first-use question
+on the terminal, as ssh asks it.
 
 Light on purpose: every ``rsh exec`` imports this module.
 """
@@ -17,13 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from ..errors import RshError
-from ..net.tls import parse_fingerprint
-
-if TYPE_CHECKING:
-    from .resolve import Settings
 
 __all__ = [
     "EXIT_RSH_ERROR",
@@ -31,7 +25,6 @@ __all__ = [
     "UsageError",
     "say",
     "add_client_options",
-    "client_options",
     "ask_on_tty",
 ]
 
@@ -61,39 +54,6 @@ def add_client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accept-new", action="store_true", default=None, help="trust and pin a server seen for the first time without asking (implies --tls)")
     p.add_argument("--fingerprint", metavar="SHA256:...", help="trust only this fingerprint, as the server printed it (implies --tls; known_hosts is not used)")
     p.add_argument("--known-hosts", metavar="PATH", help="the file of pinned fingerprints (default: known_hosts in the config directory)")
-
-
-def client_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``AsyncClient.connect`` / ``rsh.connect`` from resolved *settings*.
-
-    Raises:
-        UsageError: a malformed ``--fingerprint``.
-    """
-    if settings.fingerprint is not None:
-        try:
-            parse_fingerprint(settings.fingerprint)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from exc
-    known_hosts = settings.known_hosts_file()
-    accept_new = bool(settings.accept_new)
-
-    def confirm(address: str, fingerprint: str) -> bool | None:
-        # --accept-new goes through here too, so that it says what it pinned.
-        answer = True if accept_new else ask_on_tty(address, fingerprint)
-        if answer:
-            say(f"pinned {address} as {fingerprint} in {known_hosts}")
-        return answer
-
-    # Pinning only means something over TLS: --accept-new asks for it, as
-    # --fingerprint and a known_hosts entry do (rsh.client.known_hosts).
-    tls = True if settings.tls or accept_new else None
-    return {
-        "tls": tls,
-        "fingerprint": settings.fingerprint,
-        "known_hosts": known_hosts,
-        "confirm": confirm,
-        "timeout": settings.connect_timeout,
-    }
 
 
 def ask_on_tty(address: str, fingerprint: str) -> bool | None:

@@ -9,16 +9,19 @@ came from, which ``rsh config HOST`` prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..config import default_known_hosts_file, resolve_client_token
-from ..errors import RshError
+from ..errors import ConnectError, RshError
+from ..net.tls import parse_fingerprint
 from ..protocol.address import DEFAULT_PORT, Target, parse_port, parse_target
 from .hostconfig import ConfigError, HostConfig, Value, load_config
-from .options import UsageError, client_options
+from .options import UsageError, ask_on_tty, say
 
-__all__ = ["Settings", "ConfigError", "resolve", "reach", "config_of", "check_user", "DEFAULTS"]
+__all__ = ["Settings", "ConfigError", "resolve", "reach", "client_options", "config_of", "check_user", "DEFAULTS"]
 
 #: rsh's own default for each setting (None: unset).
 DEFAULTS: dict[str, Any] = {
@@ -85,6 +88,18 @@ class Settings:
     def known_hosts_file(self) -> Path:
         return Path(self.known_hosts) if self.known_hosts else default_known_hosts_file()
 
+    @contextlib.contextmanager
+    def explained(self) -> Iterator[None]:
+        """Around connecting: a name that is neither in DNS nor a host of the config file is said to be neither."""
+        try:
+            yield
+        except ConnectError as exc:
+            import socket
+
+            if self.alias or not isinstance(exc.__cause__, socket.gaierror):
+                raise
+            raise ConnectError(f"{exc} (and {self.name!r} is not a host in {self.config.path})") from exc
+
 
 def config_of(args: argparse.Namespace) -> HostConfig:
     """The config file ``-F`` names, or the default one (missing: empty).
@@ -145,9 +160,46 @@ def check_user(settings: Settings, info: dict[str, Any]) -> None:
     actual = info.get("user")
     if wanted is not None and actual != wanted:
         raise RshError(
-            f"{settings.where} runs as {actual!r}, not {wanted!r} (set by {settings.origin('user')}): "
-            "an rsh server runs everything as its own user; drop the user name or reach a server run by that user"
+            f"{settings.where} runs as {actual}, not {wanted}{_set_in(settings.origin('user'))}: "
+            "an rsh server runs every command as its own user; drop the user name, or reach a server that user runs"
         )
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``AsyncClient.connect`` / ``rsh.connect`` from resolved *settings*.
+
+    Raises:
+        UsageError: a malformed ``--fingerprint``.
+    """
+    if settings.fingerprint is not None:
+        try:
+            parse_fingerprint(settings.fingerprint)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    known_hosts = settings.known_hosts_file()
+    accept_new = bool(settings.accept_new)
+
+    def confirm(address: str, fingerprint: str) -> bool | None:
+        # --accept-new goes through here too, so that it says what it pinned.
+        answer = True if accept_new else ask_on_tty(address, fingerprint)
+        if answer:
+            say(f"pinned {address} as {fingerprint} in {known_hosts}")
+        return answer
+
+    # Pinning only means something over TLS: --accept-new asks for it, as
+    # --fingerprint and a known_hosts entry do (rsh.client.known_hosts).
+    tls = True if settings.tls or accept_new else None
+    return {
+        "tls": tls,
+        "fingerprint": settings.fingerprint,
+        "known_hosts": known_hosts,
+        "confirm": confirm,
+        "timeout": settings.connect_timeout,
+    }
+
+
+def _set_in(origin: str) -> str:
+    return "" if origin == "command line" else f" (user set in {origin})"
 
 
 def reach(args: argparse.Namespace, word: str) -> tuple[Settings, str | None, dict[str, Any]]:

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     label, copy = plan(settings.name, paths, recursive=args.recursive, resume=args.resume)
     from ..client.blocking import Client
 
-    with Client(settings.host, settings.port, token, **connect_options) as client:
+    with settings.explained(), Client(settings.host, settings.port, token, **connect_options) as client:
         check_user(settings, client.server_info)
         return _report(label, lambda bar: copy(client, bar))
 
