@@ -322,3 +322,29 @@ def test_every_script_knows_every_option(invoke: Callable[..., Invoked], shell: 
     if shutil.which(shell) is not None and shell != "bash":
         check = ["zsh", "-n"] if shell == "zsh" else ["fish", "--no-execute"]
         assert subprocess.run([*check], input=r.stdout.encode(), capture_output=True, timeout=60).returncode == 0
+
+
+# -- the pieces ---------------------------------------------------------------------------------
+
+
+def test_a_flag_added_to_a_parser_is_known_to_the_split() -> None:
+    # What issue 12's -t / -tt and --no-pty will need: one add_argument line, nothing here.
+    import argparse
+
+    from rsh.cli.argv import COMMAND, split_words
+
+    p = argparse.ArgumentParser()
+    p.add_argument("-t", action="count")
+    p.add_argument("-p")
+    p.add_argument("--no-pty", action="store_true")
+    words = split_words(p, ["-tt", "h", "--no-pty", "-p", "1", "-tp2", "top", "-b", "--", "x"], COMMAND)
+    assert words == (["-tt", "--no-pty", "-p", "1", "-tp2"], ["h"], ["top", "-b", "--", "x"])
+    assert split_words(p, ["h", "--", "-t"], COMMAND).command == ["-t"]
+    assert split_words(p, ["h", "-t"], COMMAND).command is None
+
+
+def test_accept_new_means_tls_to_the_library_too(tmp_path: Path) -> None:
+    from rsh.client.known_hosts import ServerPin
+
+    assert not ServerPin("127.0.0.1", 1, known_hosts=tmp_path / "kh").wants_tls(None)
+    assert ServerPin("127.0.0.1", 1, known_hosts=tmp_path / "kh", accept_new=True).wants_tls(None)
