@@ -348,3 +348,20 @@ def test_accept_new_means_tls_to_the_library_too(tmp_path: Path) -> None:
 
     assert not ServerPin("127.0.0.1", 1, known_hosts=tmp_path / "kh").wants_tls(None)
     assert ServerPin("127.0.0.1", 1, known_hosts=tmp_path / "kh", accept_new=True).wants_tls(None)
+
+
+def test_the_prompt_by_name(server: ServerProcess, tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    from .test_prompt import PROMPT
+
+    write_config(tmp_path, alias(server))
+    argv = rsh_argv(f"{USER}@web1", "--vi")
+    env = rsh_env(tmp_path, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+    with contextlib.closing(pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8", timeout=30, dimensions=(40, 200))) as child:
+        child.expect(PROMPT)
+        child.sendline("echo by name")
+        child.expect("by name\r\n")
+        child.expect(PROMPT)
+        child.sendline("exit 3")
+        child.expect(pexpect.EOF)
+    assert child.exitstatus == 3
