@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     """Add ``rsh serve`` to the subcommands."""
     p = sub.add_parser(name, help="run a server", description="Serve commands to authenticated clients.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("-p", "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on; 0 picks a free one (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on; 0 picks a free one (default {DEFAULT_PORT})")
     p.add_argument("--token-file", metavar="PATH", help=f"token file, created (mode 0600) if missing (default {default_token_file()})")
     p.add_argument("--no-auth", action="store_true", help="accept clients without a token (refused beyond loopback unless --i-know-this-is-insecure)")
     p.add_argument("--encoding", help="declare command output to be in this encoding (default: the locale's)")
