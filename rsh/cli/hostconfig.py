@@ -99,7 +99,7 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "user": (_text, "the user the server must run as"),
     "token_file": (_text, "the file holding the token"),
     "fingerprint": (_fingerprint, "the server's TLS fingerprint, SHA256:... (implies TLS)"),
-    "tls": (_flag, "use TLS even on loopback"),
+    "tls": (_flag, "use TLS even on loopback (false leaves it to rsh: TLS beyond loopback and with a pin, always)"),
     "accept_new": (_flag, "pin a server seen for the first time without asking (implies TLS)"),
     "known_hosts": (_text, "the file of pinned fingerprints"),
     "shell": (_text, "the shell rsh exec runs the command with, on the server"),

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if key == "known_hosts" and value is None:
             value = settings.known_hosts_file()
         rows.append((key, value, settings.origin(key)))
-    if settings.values["tls"].value is None:
+    if not settings.values["tls"].value:  # false, as unset, leaves it to rsh
         # As the client decides: asked for, implied by a pin, or beyond loopback.
         try:
             pin = ServerPin(settings.host, settings.port, fingerprint=settings.fingerprint, known_hosts=settings.known_hosts_file())
