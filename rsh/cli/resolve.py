@@ -38,19 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "connect_timeout": 10.0,
 }
 
-# Setting -> the attribute of the parsed command line that overrides it
-# (an option some subcommand may not have: then it is not overridden).
-_OPTIONS = {
-    "port": "port",
-    "token_file": "token_file",
-    "fingerprint": "fingerprint",
-    "tls": "tls",
-    "accept_new": "accept_new",
-    "known_hosts": "known_hosts",
-    "shell": "shell",
-    "timeout": "timeout",
-    "connect_timeout": "connect_timeout",
-}
+# The settings an option of the command line overrides, each named as its
+# option's attribute (an option some subcommand lacks overrides nothing there).
+_OPTIONS = ("port", "token_file", "fingerprint", "tls", "accept_new", "known_hosts", "shell", "timeout", "connect_timeout")
 
 
 class Settings:
@@ -132,8 +122,8 @@ def resolve(args: argparse.Namespace, word: str, config: HostConfig | None = Non
         values["user"] = Value(target.user, "command line")
     if target.port is not None:
         values["port"] = Value(target.port, "command line")
-    for key, attr in _OPTIONS.items():
-        given = getattr(args, attr, None)
+    for key in _OPTIONS:
+        given = getattr(args, key, None)
         if given is None:
             continue
         if key == "port":
