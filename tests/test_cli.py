@@ -256,7 +256,8 @@ def test_version_and_help(invoke: Callable[..., Invoked]) -> None:
         (["serve", "--max-conns", "0"], "rsh: max-conns must be positive"),
         (["serve", "--idle-timeout", "-1"], "rsh: idle-timeout must not be negative"),
         (["serve", "--encoding", "no-such-encoding"], "rsh: unknown encoding 'no-such-encoding'"),
-        (["get", "127.0.0.1:1", "x"], "rsh: get needs at least two paths: REMOTE... LOCAL"),
+        # (`get 127.0.0.1:1 x` is scp's form: file 1 from 127.0.0.1.)
+        (["get", "127.0.0.1", "x"], "rsh: get needs at least two paths: REMOTE... LOCAL"),
         (["get", "-r", "127.0.0.1:1", "x", "-"], "rsh: '-' (stdout) takes files only: drop -r and --resume"),
         (["put", "127.0.0.1:1", "-", "x", "dir"], "rsh: '-' (stdin) must be the only LOCAL"),
         (["demo", "--lang", "fr"], "argument --lang: invalid choice: 'fr'"),

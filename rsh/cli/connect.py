@@ -17,7 +17,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .options import EXIT_USAGE, add_client_options, client_options, say, target
+from .argv import HOST_ONLY
+from .options import EXIT_USAGE, add_client_options, say
 
 if TYPE_CHECKING:
     from ..client.aio import AsyncClient
@@ -29,15 +30,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     """Add ``rsh connect`` to the subcommands."""
     p = sub.add_parser(
         name,
+        usage="rsh [connect] [OPTIONS] [[USER@]HOST[:PORT]] [OPTIONS]",
         help="open a prompt on HOST (also: rsh HOST; rsh alone starts a private local server)",
-        description="An interactive prompt whose commands run on HOST. Without HOST (plain 'rsh'), "
-        "a private server on 127.0.0.1 is started for the session and stopped after it.",
+        description="An interactive prompt whose commands run on HOST, a name from the config file or an address. "
+        "Options may come before or after HOST. Without HOST (plain 'rsh'), "
+        "a private server on 127.0.0.1 is started for the session and stopped after it. "
+        "'rsh HOST CMD...' runs CMD as 'rsh exec HOST -- CMD...' does, as 'ssh HOST CMD' would.",
     )
     add_client_options(p)
     p.add_argument("--vi", action="store_true", help="Vi key bindings (default: Emacs)")
     p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
     p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, words=HOST_ONLY)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     """
     import asyncio  # here, not at the top: `rsh exec` never needs it
 
+    from .resolve import check_user, reach
+
+    # A mistake in HOST or the config file is said first, terminal or not.
+    if args.address is not None:
+        settings, token, options = reach(args, args.address)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         say("the prompt needs a terminal; to run one command, use: rsh exec HOST -- CMD")
         return EXIT_USAGE
@@ -56,13 +65,17 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_until_hangup(_private_prompt(args)))
     from ..client.aio import AsyncClient
 
-    host, port, token = target(args)
-    options = client_options(args)
+    async def connect() -> AsyncClient:
+        with settings.explained():
+            client = await AsyncClient.connect(settings.host, settings.port, token, **options)
+        try:
+            check_user(settings, client.server_info)
+        except BaseException:
+            await client.close()
+            raise
+        return client
 
-    def connect() -> Awaitable[AsyncClient]:
-        return AsyncClient.connect(host, port, token, timeout=args.connect_timeout, **options)
-
-    return asyncio.run(_until_hangup(_prompt(args, connect, f"{host}:{port}")))
+    return asyncio.run(_until_hangup(_prompt(args, connect, settings.where)))
 
 
 def _prompt(args: argparse.Namespace, connect: Callable[[], Awaitable[AsyncClient]], label: str) -> Awaitable[int]:

@@ -27,7 +27,7 @@ from ..protocol.client import Authenticated, ClientProtocol, Completions, ExecOp
 from ..protocol.messages import SIGNALS, ExitStatus
 from . import ops
 from .aio_pump import AsyncPump, check_not_tls, open_pump
-from .connect import Connected, Dial, DialOptions
+from .connect import Connected, Dial, DialOptions, SpeaksTLS
 
 if TYPE_CHECKING:
     from ..results import CommandResult
@@ -154,13 +154,12 @@ class AsyncClient(Connected):
             ValueError: *fingerprint* is malformed, or given with ``tls=False``.
         """
         dial = Dial(host, port, token, **options)
-        pump = await open_pump(dial)
-        with dial.handshaking(pump.conn, pump.close):
-            async with asyncio.timeout(dial.timeout) as limit:
-                if not dial.tls:
-                    await check_not_tls(pump, dial, limit.when() or 0.0)
-                while not isinstance(await pump.next_event(), Authenticated):
-                    pass
+        try:
+            pump = await _authenticated(dial)
+        except SpeaksTLS as exc:
+            # As the blocking client: TLS after all, the pin deciding.
+            dial.upgrade(exc)
+            pump = await _authenticated(dial)
         return cls(pump, dial.fingerprint, host)
 
     async def _drive(self, op: ops.Op[T]) -> T:
@@ -246,6 +245,18 @@ class AsyncClient(Connected):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def _authenticated(dial: Dial) -> AsyncPump:
+    """Connect as *dial* says and authenticate (``SpeaksTLS``: a plain connection found a TLS server)."""
+    pump = await open_pump(dial)
+    with dial.handshaking(pump.conn, pump.close):
+        async with asyncio.timeout(dial.timeout) as limit:
+            if not dial.tls:
+                await check_not_tls(pump, dial, limit.when() or 0.0)
+            while not isinstance(await pump.next_event(), Authenticated):
+                pass
+    return pump
 
 
 async def connect_async(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **options: Unpack[DialOptions]) -> AsyncClient:
