@@ -46,6 +46,7 @@ def term(server: ServerProcess, tmp_path: Path) -> Iterator[pexpect.spawn]:
 
 
 def test_shell_state_lives_from_line_to_line(term: pexpect.spawn) -> None:
+    assert "OLDPWD not set" in run(term, "cd -")  # a fresh login, not the server's own directory
     run(term, "X=1")
     assert "[1]" in run(term, 'echo "[$X]"')
     run(term, "false")

@@ -249,6 +249,7 @@ class AsyncClient(Connected):
         if "shell" not in (self._pump.conn.info.get("features") or ()):
             raise RshError(f"{self._pump.conn.where} runs an rsh without live shells ({self._pump.conn.info.get('server', '?')}); upgrade it, or use rsh exec")
         shell = RemoteShell(self._pump, on_output)
+        shell.size = (rows, cols)
         await shell._start(ShellRequest(term, rows, cols))
         return shell
 

@@ -56,6 +56,8 @@ class RemoteShell:
         self.exit_status: ExitStatus | None = None
         #: Why the connection ended under it, if it did.
         self.lost: BaseException | None = None
+        #: The terminal's size, as last told.
+        self.size = (0, 0)
         #: The line in flight, if any (sent, its end not yet come).
         self.running: str | None = None
         self._line: asyncio.Future[LineEnd] | None = None
@@ -140,7 +142,10 @@ class RemoteShell:
             self._pump.flush()
 
     def resize(self, rows: int, cols: int) -> None:
-        """Tell the shell's terminal its new size."""
+        """Tell the shell's terminal its new size (nothing is sent when it is the size it has)."""
+        if (rows, cols) == self.size:
+            return
+        self.size = (rows, cols)
         if self.exit_status is None and self.lost is None:
             self._conn.send_resize(rows, cols)
             self._pump.flush()

@@ -57,7 +57,7 @@ _REPORT = """printf "%s\\0%s\\0" "$__rsh_last" "$PWD" >&9\n"""
 # A login starts at home, whatever directory the server runs in.
 _BASH_RC = """\
 exec 7<&-
-cd 2>/dev/null
+cd 2>/dev/null; unset OLDPWD
 if [ -r /etc/profile ]; then . /etc/profile; fi
 for __rsh_l in ~/.bash_profile ~/.bash_login ~/.profile; do
   if [ -r "$__rsh_l" ]; then . "$__rsh_l"; break; fi
@@ -82,7 +82,7 @@ PS1= PS2= PS0=
 """
 
 _POSIX = """\
-cd 2>/dev/null
+cd 2>/dev/null; unset OLDPWD
 set -m
 trap : INT
 __rsh_end=@END@

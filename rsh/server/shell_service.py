@@ -72,8 +72,12 @@ class ShellOwner(Protocol):
 
 
 def login_env(base: Mapping[bytes, bytes], shell: str, term: str | None = None) -> dict[bytes, bytes]:
-    """*base* with what a login sets from the passwd entry (USER, LOGNAME, HOME, SHELL), and the client's TERM if given."""
-    env = dict(base)
+    """*base* with what a login sets from the passwd entry (USER, LOGNAME, HOME, SHELL), and the client's TERM if given.
+
+    The server's own PWD and OLDPWD are not a login's: ``cd -`` in a fresh
+    session says OLDPWD is not set, as it does after ssh.
+    """
+    env = {k: v for k, v in base.items() if k not in (b"PWD", b"OLDPWD")}
     try:
         entry = pwd.getpwuid(os.getuid())
         env[b"USER"] = env[b"LOGNAME"] = os.fsencode(entry.pw_name)
