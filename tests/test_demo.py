@@ -12,6 +12,8 @@ import pytest
 
 from rsh.protocol.frames import FrameDecoder, encode_frame
 from rsh.teach import demo
+from rsh.teach.classic import IPCONFIG
+from rsh.teach.classic_files import FILE_SIZE, PIECE
 from rsh.teach.narrator import Narrator, hexdump, text_width
 from rsh.teach.specimens import END, exit_fields, framed_reply
 from rsh.teach.staging import DemoResult
@@ -20,6 +22,8 @@ from rsh.teach.truncate import fake_file
 from .conftest import ROOT, rsh_argv, rsh_env
 
 RUNS = 50
+#: The classic demo starts a real rsh server each time: fewer runs.
+CLASSIC_RUNS = 20
 
 
 def run_quiet(name: str, lang: str = "en", color: bool = False) -> tuple[DemoResult, str]:
@@ -68,12 +72,27 @@ def check_udp(r: DemoResult) -> None:
     assert r.naive == r.sent  # two datagrams stay two
 
 
+def check_classic(r: DemoResult) -> None:
+    ls1, ipconfig, ls3 = r.sent
+    assert ls1 == ls3 == b"bin\nnotes.txt\nphoto.jpg\nreport.pdf\n"
+    assert ipconfig == IPCONFIG and len(ipconfig) == 1517
+    # Cut at 1024; the other 493 bytes come out as the second ls's answer, ahead of its own listing.
+    assert r.naive == [ls1, ipconfig[:1024], ipconfig[1024:] + ls3]
+    assert r.details["cut"] == 1024 and r.details["carried"] == ipconfig[1024:]
+    assert r.framed == r.sent  # through the real rsh server: each output whole
+    files = r.details["files"]
+    assert files["lucky"] is True  # one sendall() on loopback: the countdown gets away with it
+    assert files["short"] == 3 * PIECE < FILE_SIZE  # segments of 1448: three recv()s "count" 12288
+    assert files["counted"] is True and files["put"] is True
+
+
 CHECKS: dict[str, Callable[[DemoResult], None]] = {
     "coalesce": check_coalesce,
     "truncate": check_truncate,
     "header": check_header,
     "markers": check_markers,
     "udp": check_udp,
+    "classic": check_classic,
 }
 
 
@@ -85,7 +104,7 @@ def test_every_demo_is_checked() -> None:
 def test_demo_shows_fault_and_fix_every_run(name: str) -> None:
     first_result, first_text = run_quiet(name)
     CHECKS[name](first_result)
-    for _ in range(RUNS - 1):
+    for _ in range((CLASSIC_RUNS if name == "classic" else RUNS) - 1):
         result, text = run_quiet(name)
         CHECKS[name](result)
         # Not only the same verdict: the same bytes, recv sizes and words.
@@ -99,6 +118,16 @@ def test_truncate_output_names_the_shift() -> None:
     assert "client: recv(1024) -> 911 bytes   (FIONREAD: 911 waiting)" in text
     assert "b.txt bytes 1024-1516 + c.txt (whole)" in text
     assert "[repeatable]" in text and "FIONREAD" in text
+
+
+def test_classic_output_shows_the_table_and_the_checksums() -> None:
+    _, text = run_quiet("classic")
+    assert "client: recv(1024) -> 1024 bytes   (FIONREAD: 1517 waiting)" in text
+    assert "ipconfig   1517  1024  ipconfig#2 bytes 0-1023" in text
+    assert "ls           35   528  ipconfig#2 bytes 1024-1516 + ls#3 (whole)" in text
+    assert "ipconfig   1517  1517  ipconfig#2 (whole)" in text
+    assert f"received {3 * PIECE} of {FILE_SIZE} bytes" in text and "NOT the same file" in text
+    assert "$ rsh put" in text
 
 
 def test_every_demo_prints_narration_bytes_and_a_moral() -> None:
@@ -119,8 +148,9 @@ def test_chinese_narration_comes_with_the_english() -> None:
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in en)
 
 
-def test_wrapped_chinese_fits_the_width() -> None:
-    _, zh = run_quiet("truncate", "zh")
+@pytest.mark.parametrize("name", ["truncate", "classic"])
+def test_wrapped_chinese_fits_the_width(name: str) -> None:
+    _, zh = run_quiet(name, "zh")
     for line in zh.splitlines():
         if any("\u4e00" <= ch <= "\u9fff" for ch in line):
             assert text_width(line) <= 78, line
@@ -178,7 +208,7 @@ def test_cli_demo_lists_and_rejects(tmp_path: Path) -> None:
     env = rsh_env(tmp_path)
     r = subprocess.run(rsh_argv("demo"), capture_output=True, env=env, timeout=60)
     assert r.returncode == 0
-    for name in [*demo.DEMOS, "all"]:
+    for name in [*demo.DEMOS, "all", *demo.TOOLS]:
         assert f"\n  {name} " in r.stdout.decode()
     r = subprocess.run(rsh_argv("demo", "nope"), capture_output=True, env=env, timeout=60)
     assert r.returncode == 2

@@ -22,6 +22,8 @@ class Conn:
         self.last_active = time.monotonic()
         self.command: object | None = object() if busy else None
         self.transfer: object | None = None
+        self.live = self  # the live shell's holder
+        self.shell: object | None = None
         self.said: list[tuple[str | None, str]] = []
         self.closed = False
         self.conn = self

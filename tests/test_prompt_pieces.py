@@ -6,8 +6,7 @@ import pytest
 
 from rsh.prompt import commands
 from rsh.prompt.completion import Suggestion, suggest
-from rsh.prompt.decoding import StreamDecoder, looks_binary
-from rsh.prompt.exports import restore_script
+from rsh.prompt.decoding import BinaryGate, StreamDecoder
 from rsh.server.shell_state import ShellSession, parse_state
 
 
@@ -24,36 +23,14 @@ def test_bad_builtins_say_why(line: str) -> None:
         commands.parse(line)
 
 
-@pytest.mark.parametrize(
-    "line, program",
-    [
-        ("vim notes.txt", "vim"),
-        ("TERM=xterm top", "top"),
-        ("top -b -n 1", None),
-        ("sudo /usr/bin/htop", "htop"),
-        ("ls -l", None),
-        ("echo vim", None),
-        ("python3", "python3"),
-        ("python3 script.py", None),
-        ("cat notes.txt; vim notes.txt", "vim"),
-        ("cd src && less README", "less"),
-        ("ps aux | less", "less"),
-        ("echo 'a; vim' | grep vim", None),
-    ],
-)
-def test_needs_terminal(line: str, program: str | None) -> None:
-    assert commands.needs_terminal(line) == program
+@pytest.mark.parametrize("line", ["ls -l", "true", "cd /tmp", "echo hi > out.txt", "git commit -m done"])
+def test_plain_lines_are_complete_without_asking(line: str) -> None:
+    assert not commands.maybe_incomplete(line)
 
 
-@pytest.mark.parametrize("line, status", [("exit", 0), ("exit 3", 3), ("logout", 0), ("exit now", None), ("exit_code", None)])
-def test_leave_status(line: str, status: int | None) -> None:
-    assert commands.leave_status(line) == status
-
-
-def test_bare_exit_leaves_with_the_last_status_as_sh_does() -> None:
-    assert commands.leave_status("exit", 1) == 1
-    assert commands.leave_status("logout", 130) == 130
-    assert commands.leave_status("exit 0", 1) == 0
+@pytest.mark.parametrize("line", ["echo 'open", 'echo "a', "echo a \\", "cat <<EOF", "if true; then", "for i in 1 2", "ls |", "f() {", "echo $(date"])
+def test_lines_that_may_continue_are_asked_about(line: str) -> None:
+    assert commands.maybe_incomplete(line)
 
 
 def test_help_lists_every_builtin() -> None:
@@ -113,9 +90,36 @@ def test_invalid_bytes_become_replacement_characters() -> None:
     assert d.decode(b"\xe4\xbd\xa0\n") == ("你\n", None)
 
 
-def test_binary_detection() -> None:
-    assert looks_binary(b"ELF\0\0\1")
-    assert not looks_binary("plain text, 你好".encode())
+def _gated(data: bytes, cut: list[int]) -> list[bytes | int]:
+    """*data* through a BinaryGate in pieces cut at *cut*, adjacent text joined."""
+    gate, out, start = BinaryGate(), [], 0
+    for end in [*cut, len(data)]:
+        out += gate.feed(data[start:end])
+        start = end
+    out += gate.finish()
+    joined: list[bytes | int] = []
+    for item in out:
+        if isinstance(item, bytes) and joined and isinstance(joined[-1], bytes):
+            joined[-1] += item
+        elif item != b"":
+            joined.append(item)
+    return joined
+
+
+def test_binary_between_text_is_one_summary_whatever_the_chunking() -> None:
+    import random
+
+    data = b"start\n" + bytes(range(256)) * 8 + b"\nend\n"
+    want: list[bytes | int] = [b"start\n", 2049, b"end\n"]
+    assert _gated(data, []) == want
+    rng = random.Random(7)
+    for _ in range(200):
+        assert _gated(data, sorted(rng.sample(range(1, len(data)), 12))) == want
+
+
+def test_text_and_colour_pass_and_a_trailing_run_is_counted() -> None:
+    assert _gated("plain text, 你好, \x1b[31mred\x1b[0m\ttab\r\n".encode(), [5]) == ["plain text, 你好, \x1b[31mred\x1b[0m\ttab\r\n".encode()]
+    assert _gated(b"text then \0\0\0", [11]) == [b"text then ", 3]
 
 
 def test_session_state_report_round_trip() -> None:
@@ -146,16 +150,6 @@ def test_session_exports_are_the_changes_since_it_began() -> None:
     assert s.exports() == {}
     s.update(b"/tmp\0export HOME='/home/x'\nexport KEEP='1'\nexport DROP='2'\nexport BIG='" + b"x" * 20000 + b"'\n")
     assert s.exports() is None  # too big for the exit frame: not sent
-
-
-def test_restore_script_redoes_exports_in_a_real_shell() -> None:
-    import subprocess
-
-    exports = {"GREETING": 'it\'s "quoted"\n$(not run)', "HOME": None, "SPARE": None, "bad;name": "x"}
-    script = restore_script(exports) + '; printf "%s|%s|%s" "$GREETING" "${HOME-unset}" "${SPARE-unset}"'
-    out = subprocess.run(["/bin/sh", "-c", script], capture_output=True, env={"HOME": "/root", "SPARE": "1"}).stdout
-    assert out == b'it\'s "quoted"\n$(not run)|unset|unset'
-    assert "bad;name" not in restore_script(exports)
 
 
 def test_exit_frame_carries_exports_and_checks_them() -> None:

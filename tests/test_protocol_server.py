@@ -99,6 +99,11 @@ def in_state(state: ServerState) -> ServerProtocol:
         proto.refuse("not_allowed", "no")
     elif state is ServerState.SENDING:
         whole(proto, encode_frame("get", {"path": "x"}))
+    elif state in (ServerState.SHELL, ServerState.LINE):
+        whole(proto, encode_frame("shell", {"term": "xterm", "rows": 24, "cols": 80}))
+        proto.send("shell_ok", {"shell": "/bin/sh", "pid": 1})
+        if state is ServerState.LINE:
+            whole(proto, encode_frame("line", {}, b"true"))
     elif state is ServerState.CLOSED:
         proto.close()
     sent(proto)
@@ -120,6 +125,7 @@ def test_hello_is_queued_at_once_and_says_nothing_of_who_before_auth() -> None:
         "encoding": "utf-8",
         "os": "Linux 6",
         "shell": "/bin/sh",
+        "features": ["shell"],
     }
 
 
@@ -296,7 +302,10 @@ def test_a_refusal_with_no_request_to_answer_is_a_local_error() -> None:
 def _illegal() -> Iterator[tuple[ServerState, str]]:
     from rsh.protocol.connection import Direction
 
-    for state in (ServerState.AUTH, ServerState.READY, ServerState.RUNNING, ServerState.RECEIVING, ServerState.DISCARDING, ServerState.SENDING):
+    for state in (
+        ServerState.AUTH, ServerState.READY, ServerState.RUNNING, ServerState.RECEIVING, ServerState.DISCARDING, ServerState.SENDING,
+        ServerState.SHELL, ServerState.LINE,
+    ):  # fmt: skip
         legal = {t for (d, t) in SERVER_TRANSITIONS[state] if d is Direction.RECV}
         for t in sorted(MESSAGE_TYPES - legal):
             yield state, t
@@ -320,8 +329,10 @@ def test_what_each_state_accepts_is_what_docs_protocol_md_lists() -> None:
         return {t for (d, t) in SERVER_TRANSITIONS[state] if d is Direction.RECV}
 
     assert accepts(ServerState.AUTH) == {"auth"}
-    assert accepts(ServerState.READY) == {"exec", "complete", "put", "get", "stdin", "signal"}
+    assert accepts(ServerState.READY) == {"exec", "complete", "put", "get", "shell", "stdin", "signal"}
     assert accepts(ServerState.RUNNING) == {"stdin", "signal"}
+    assert accepts(ServerState.SHELL) == {"line", "input", "resize", "signal", "complete", "check"}
+    assert accepts(ServerState.LINE) == {"input", "resize", "signal"}
     assert accepts(ServerState.RECEIVING) == accepts(ServerState.DISCARDING) == {"file", "dir", "symlink", "resume", "data", "file_end", "error", "end"}
     assert accepts(ServerState.SENDING) == {"ready", "ok", "error", "done"}
 

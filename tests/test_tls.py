@@ -285,30 +285,37 @@ def test_cli_bad_fingerprint_is_a_usage_error(tls_server: ServerProcess, invoke:
 WELL_BEFORE_THE_DEADLINE = 5.0
 
 
-def test_cli_plain_client_to_tls_server_says_use_tls_at_once(tls_server: ServerProcess, tmp_path: Path) -> None:
+def test_cli_plain_client_to_tls_server_asks_about_it_at_once(tls_server: ServerProcess, tmp_path: Path) -> None:
+    # No pin and no --tls: the client finds the server waits for TLS and treats it as any new
+    # TLS server, which off a terminal is a one-line refusal naming the fingerprint.
     marker = tmp_path / "marker"
     t0 = time.monotonic()
     r = exec_cli(tls_server, tmp_path, tls_server.address, "--", f"touch '{marker}'")
     assert time.monotonic() - t0 < WELL_BEFORE_THE_DEADLINE
-    assert (r.returncode, r.stderr.decode()) == (
-        255,
-        f"rsh: cannot connect to {tls_server.address}: it speaks TLS (connect with --tls, or --fingerprint as the server printed it)\n",
-    )
+    assert r.returncode == 255 and r.stderr.count(b"\n") == 1
+    assert f"rsh: {tls_server.address} is not a known host; its TLS fingerprint is {tls_server.fingerprint}.".encode() in r.stderr
     assert not marker.exists()
 
 
-def test_api_plain_client_to_tls_server_says_so_at_once(tls_server: ServerProcess) -> None:
+def test_api_plain_client_to_tls_server_says_so_at_once(tls_server: ServerProcess, tmp_path: Path) -> None:
     t0 = time.monotonic()
-    with pytest.raises(ConnectError, match="it speaks TLS"):
-        rsh.connect(tls_server.host, tls_server.port, tls_server.token)
-    assert time.monotonic() - t0 < WELL_BEFORE_THE_DEADLINE
+    with pytest.raises(UnknownHostKey, match="not a known host"):
+        rsh.connect(tls_server.host, tls_server.port, tls_server.token, known_hosts=tmp_path / "known_hosts")
+    with pytest.raises(ConnectError, match="it speaks TLS, and TLS was turned off"):
+        rsh.connect(tls_server.host, tls_server.port, tls_server.token, tls=False)
+    assert time.monotonic() - t0 < 2 * WELL_BEFORE_THE_DEADLINE
 
 
-async def test_async_api_plain_client_to_tls_server_says_so_at_once(tls_server: ServerProcess) -> None:
+async def test_async_api_plain_client_to_tls_server_says_so_at_once(tls_server: ServerProcess, tmp_path: Path) -> None:
     t0 = time.monotonic()
-    with pytest.raises(ConnectError, match="it speaks TLS"):
-        await rsh.connect_async(tls_server.host, tls_server.port, tls_server.token)
+    with pytest.raises(ConnectError, match="it speaks TLS, and TLS was turned off"):
+        await rsh.connect_async(tls_server.host, tls_server.port, tls_server.token, tls=False)
     assert time.monotonic() - t0 < WELL_BEFORE_THE_DEADLINE
+    # Left to the client, TLS is spoken and the pin decides: here, trust on first use.
+    known = tmp_path / "known_hosts"
+    async with await rsh.connect_async(tls_server.host, tls_server.port, tls_server.token, accept_new=True, known_hosts=known) as c:
+        assert (await c.run("echo upgraded")).stdout == b"upgraded\n"
+    assert known.read_text() == f"{tls_server.address} {tls_server.fingerprint}\n"
 
 
 async def test_a_plain_server_slow_to_say_hello_is_still_reached(server: ServerProcess) -> None:

@@ -17,27 +17,35 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .options import EXIT_USAGE, add_client_options, client_options, say, target
+from .argv import HOST_ONLY
+from .options import EXIT_USAGE, add_client_options, say
 
 if TYPE_CHECKING:
     from ..client.aio import AsyncClient
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "SCRIPT_COMMAND"]
+
+#: What runs a script read from stdin: the login shell (the server sets SHELL to it).
+SCRIPT_COMMAND = 'exec "${SHELL:-/bin/sh}"'
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     """Add ``rsh connect`` to the subcommands."""
     p = sub.add_parser(
         name,
+        usage="rsh [connect] [OPTIONS] [[USER@]HOST[:PORT]] [OPTIONS]",
         help="open a prompt on HOST (also: rsh HOST; rsh alone starts a private local server)",
-        description="An interactive prompt whose commands run on HOST. Without HOST (plain 'rsh'), "
-        "a private server on 127.0.0.1 is started for the session and stopped after it.",
+        description="An interactive prompt whose commands run on HOST, a name from the config file or an address. "
+        "Options may come before or after HOST. Without HOST (plain 'rsh'), "
+        "a private server on 127.0.0.1 is started for the session and stopped after it. "
+        "'rsh HOST CMD...' runs CMD as 'rsh exec HOST -- CMD...' does, as 'ssh HOST CMD' would.",
     )
     add_client_options(p)
     p.add_argument("--vi", action="store_true", help="Vi key bindings (default: Emacs)")
     p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
+    p.add_argument("--no-pty", dest="pty", action="store_false", help="run lines with stdout and stderr apart (stderr red), not on a terminal (:pty on|off)")
     p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, words=HOST_ONLY)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,27 +57,47 @@ def run(args: argparse.Namespace) -> int:
     """
     import asyncio  # here, not at the top: `rsh exec` never needs it
 
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    from .resolve import check_user, reach
+
+    # A mistake in HOST or the config file is said first, terminal or not.
+    if args.address is not None:
+        settings, token, options = reach(args, args.address)
+    if not sys.stdin.isatty():
+        # As ssh with no command and no terminal: the login shell reads stdin as its script.
+        if args.address is None:
+            return asyncio.run(_private_script())
+        from .exec import run_exec
+
+        with settings.explained():
+            return run_exec(
+                settings.host, settings.port, token, SCRIPT_COMMAND, forward_stdin=True,
+                connect_options=options, on_connect=lambda info: check_user(settings, info),
+            )  # fmt: skip
+    if not sys.stdout.isatty():
         say("the prompt needs a terminal; to run one command, use: rsh exec HOST -- CMD")
         return EXIT_USAGE
     if args.address is None:
         return asyncio.run(_until_hangup(_private_prompt(args)))
     from ..client.aio import AsyncClient
 
-    host, port, token = target(args)
-    options = client_options(args)
+    async def connect() -> AsyncClient:
+        with settings.explained():
+            client = await AsyncClient.connect(settings.host, settings.port, token, **options)
+        try:
+            check_user(settings, client.server_info)
+        except BaseException:
+            await client.close()
+            raise
+        return client
 
-    def connect() -> Awaitable[AsyncClient]:
-        return AsyncClient.connect(host, port, token, timeout=args.connect_timeout, **options)
-
-    return asyncio.run(_until_hangup(_prompt(args, connect, f"{host}:{port}")))
+    return asyncio.run(_until_hangup(_prompt(args, connect, settings.where)))
 
 
 def _prompt(args: argparse.Namespace, connect: Callable[[], Awaitable[AsyncClient]], label: str) -> Awaitable[int]:
     """The prompt's loop against what *connect* reaches, as the options ask for it."""
     from ..prompt.repl import Repl, history_file
 
-    return Repl(connect, label=label, vi=args.vi, history=history_file(), trace=args.trace).run()
+    return Repl(connect, label=label, vi=args.vi, history=history_file(), trace=args.trace, pty=args.pty).run()
 
 
 async def _until_hangup(work: Awaitable[int]) -> int:
@@ -84,6 +112,23 @@ async def _until_hangup(work: Awaitable[int]) -> int:
         return await task
     except asyncio.CancelledError:
         return 128 + signal.SIGHUP
+
+
+async def _private_script() -> int:
+    """``... | rsh``: the script on stdin, run by a private server's login shell."""
+    import asyncio
+    import secrets
+
+    from ..server.listener import Server
+    from .exec import run_exec
+
+    token = secrets.token_hex(32)
+    server = Server("127.0.0.1", 0, token, kill_leftovers=True)
+    await server.start()
+    try:
+        return await asyncio.to_thread(run_exec, "127.0.0.1", server.port, token, SCRIPT_COMMAND, forward_stdin=True, connect_options={"tls": False})
+    finally:
+        await server.close()
 
 
 async def _private_prompt(args: argparse.Namespace) -> int:

@@ -17,10 +17,11 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .options import UsageError, add_client_options, client_options, say, target
+from .argv import COMMAND
+from .options import UsageError, add_client_options, say
 
 if TYPE_CHECKING:
     from ..protocol.frames import TraceHook
@@ -38,18 +39,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     p = sub.add_parser(
         name,
         help="run one command, like 'ssh HOST CMD'",
+        usage="rsh exec [OPTIONS] [USER@]HOST[:PORT] [OPTIONS] [--] CMD [ARG...]",
         description="Run CMD on HOST: its stdout and stderr bytes come out here, its exit status is rsh's. "
-        "As with ssh, the words of CMD are joined with spaces and the remote shell parses the result: "
-        "quote a command line as one word (rsh exec HOST -- \"sh -c 'echo a b'\").",
+        "As with ssh, rsh's options may come before or after HOST; '--' or the first word that is not an option starts CMD. "
+        "The words of CMD are joined with spaces and the remote shell parses the result: "
+        "quote a command line as one word (rsh exec HOST -- \"sh -c 'echo a b'\"). HOST may be a name from the config file.",
     )
     add_client_options(p)
     p.add_argument("-n", dest="no_stdin", action="store_true", help="do not forward stdin (the command reads an empty one)")
+    p.add_argument("-t", dest="tty", action="count", default=0, help="run CMD on a pseudo-terminal, as ssh -t (-tt: even when stdin is not a terminal)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the command after SECONDS (exit status 124)")
+    p.add_argument("--shell", metavar="PATH", help="run CMD with this shell on the server (PATH -c CMD) instead of the server's own")
     p.add_argument("--encoding", help="ask the server to declare output in this encoding")
     p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
     p.add_argument("address", metavar="HOST[:PORT]")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
-    p.set_defaults(run=run)
+    # Filled in by rsh.cli.argv: what follows HOST and rsh's options after it.
+    p.set_defaults(run=run, words=COMMAND, command=[])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,28 +64,66 @@ def run(args: argparse.Namespace) -> int:
         UsageError: no command, a malformed address or ``--fingerprint``.
         RshError: connection, authentication or protocol failure (exit 255).
     """
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not " ".join(command).strip():
+    # Like ssh: the words are joined with spaces and the remote shell parses them.
+    command = " ".join(args.command)
+    if not command.strip():
         raise UsageError("no command given: rsh exec HOST[:PORT] -- CMD [ARG...]")
-    host, port, token = target(args)
-    connect_options = client_options(args)
+    from .resolve import check_user, reach
+
+    settings, token, connect_options = reach(args, args.address)
+    if settings.shell:
+        command = f"exec {_quoted(settings.shell)} -c {_quoted(command)}"
     from ..protocol.trace import make_tracer
 
-    # Like ssh: the words are joined with spaces and the remote shell parses them.
-    return run_exec(
-        host,
-        port,
-        token,
-        " ".join(command),
-        forward_stdin=not args.no_stdin and _stdin_is_data(),
-        timeout=args.timeout,
-        encoding=args.encoding,
-        connect_timeout=args.connect_timeout,
-        trace=make_tracer(sys.stderr) if args.trace else None,
-        connect_options=connect_options,
-    )
+    if args.tty:
+        if args.tty > 1 or _is_tty(0):
+            return _on_terminal(settings, token, connect_options, command, check_user)
+        from .tty_exec import NO_TERMINAL
+
+        say(NO_TERMINAL)
+    with settings.explained():
+        return run_exec(
+            settings.host,
+            settings.port,
+            token,
+            command,
+            forward_stdin=not args.no_stdin and _stdin_is_data(),
+            timeout=settings.timeout,
+            encoding=args.encoding,
+            trace=make_tracer(sys.stderr) if args.trace else None,
+            connect_options=connect_options,
+            on_connect=lambda info: check_user(settings, info),
+        )
+
+
+def _on_terminal(settings: Any, token: str | None, options: Mapping[str, Any], command: str, check_user: Callable[..., None]) -> int:
+    from ..client.aio import AsyncClient
+    from .tty_exec import run_on_terminal
+
+    async def connect() -> AsyncClient:
+        with settings.explained():
+            client = await AsyncClient.connect(settings.host, settings.port, token, **options)
+        try:
+            check_user(settings, client.server_info)
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    with settings.explained():
+        return run_on_terminal(connect, command)
+
+
+def _is_tty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _quoted(word: str) -> str:
+    """*word* as one word for a POSIX shell (shlex.quote, without loading shlex for it)."""
+    return "'" + word.replace("'", "'\\''") + "'"
 
 
 def run_exec(
@@ -95,10 +138,13 @@ def run_exec(
     connect_timeout: float = 10.0,
     trace: TraceHook | None = None,
     connect_options: Mapping[str, Any] | None = None,
+    on_connect: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     """Run *command* on host:port and return the exit status rsh should exit with.
 
-    *connect_options* go to ``rsh.Client`` (TLS and the server's pin).
+    *connect_options* go to ``rsh.Client`` (TLS and the server's pin);
+    *on_connect* is given what the server said of itself once
+    authenticated, before the command is sent, and may refuse it by raising.
 
     Raises:
         RshError: connection, authentication or protocol failure, or a
@@ -106,7 +152,10 @@ def run_exec(
     """
     from ..client.blocking import Client
 
-    with Client(host, port, token, timeout=connect_timeout, trace=trace, **(connect_options or {})) as client:
+    options = {"timeout": connect_timeout, **(connect_options or {})}
+    with Client(host, port, token, trace=trace, **options) as client:
+        if on_connect is not None:
+            on_connect(client.server_info)
         try:
             status = client.forward(command, stdin=0 if forward_stdin else None, timeout=timeout, encoding=encoding)
         except KeyboardInterrupt:

@@ -6,6 +6,10 @@ own status, 128+N when signal N ended it, and 255 when rsh itself failed
 (connection, auth, protocol), with a one-line ``rsh: ...`` message and no
 traceback; 2 for a wrong command line.
 
+The connecting subcommands take their words as ssh does (``rsh.cli.argv``):
+rsh's options before or after HOST, then the command; ``rsh HOST CMD...``
+is ``rsh exec HOST CMD...``.
+
 Start-up is most of a short ``rsh exec``, so only the named subcommand's
 module is imported and its parser built (all of them for ``rsh --help``),
 and each module imports the heavy parts (asyncio, the server, the prompt)
@@ -21,13 +25,24 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import RshError
+from ..protocol.messages import PROTOCOL_VERSION
 from ..version import __version__
+from .argv import COMMAND, HOST_ONLY, split_words
 from .options import EXIT_RSH_ERROR, EXIT_USAGE, UsageError, say
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS", "EXIT_RSH_ERROR", "EXIT_USAGE"]
 
 # Subcommand -> the module of this package that defines it, in --help's order.
-_MODULES = {"serve": "serve", "exec": "exec", "connect": "connect", "put": "transfer", "get": "transfer", "demo": "demo"}
+_MODULES = {
+    "serve": "serve",
+    "exec": "exec",
+    "connect": "connect",
+    "put": "transfer",
+    "get": "transfer",
+    "config": "show_config",
+    "completion": "completion",
+    "demo": "demo",
+}
 SUBCOMMANDS = tuple(_MODULES)
 
 
@@ -38,7 +53,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="A remote shell over a small, exact framed protocol.",
         epilog="Run 'rsh COMMAND --help' for the options of one command.",
     )
-    parser.add_argument("--version", action="version", version=f"rsh {__version__}")
+    parser.add_argument("--version", action="version", version=f"rsh {__version__} (protocol version {PROTOCOL_VERSION})")
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
     for name in SUBCOMMANDS if only is None else (only,):
         importlib.import_module(f"{__package__}.{_MODULES[name]}").add_parser(sub, name)
@@ -48,12 +63,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line *argv* (default ``sys.argv[1:]``); return the exit status."""
     words = list(sys.argv[1:] if argv is None else argv)
-    # `rsh` alone and `rsh HOST` mean `rsh connect [HOST]`, as `ssh HOST` does.
+    # `rsh` alone and `rsh HOST` mean `rsh connect [HOST]`, as `ssh HOST` does;
+    # `rsh HOST CMD...` means `rsh exec HOST CMD...`, as `ssh HOST CMD` does.
     if not words or (words[0] not in SUBCOMMANDS and words[0] not in ("-h", "--help", "--version")):
-        words.insert(0, "connect")
-    parser = build_parser(words[0] if words[0] in SUBCOMMANDS else None)
+        exec_parser = _subparser(build_parser("exec"), "exec")
+        words.insert(0, "exec" if split_words(exec_parser, words, COMMAND).command else "connect")
+    name = words[0] if words[0] in SUBCOMMANDS else None
+    parser = build_parser(name)
     try:
-        args = parser.parse_args(words)
+        if name is None:
+            args = parser.parse_args(words)
+        else:
+            args = _parse(parser, name, words[1:])
     except SystemExit as exc:
         # --help, --version and usage errors: argparse has said its piece.
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE
@@ -71,3 +92,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_RSH_ERROR
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]  # type: ignore[no-any-return]
+    raise LookupError(name)
+
+
+def _parse(parser: argparse.ArgumentParser, name: str, words: list[str]) -> argparse.Namespace:
+    """Parse subcommand *name*'s *words*: as ssh does for those that connect (``rsh.cli.argv``), else as argparse does."""
+    sub = _subparser(parser, name)
+    kind = sub.get_default("words")
+    if kind is None:
+        args = sub.parse_args(words)
+    else:
+        split = split_words(sub, words, kind)
+        if kind == HOST_ONLY and split.command:
+            # `rsh connect HOST CMD`: only the implicit form runs a command.
+            sub.error(f"unexpected {split.command[0]!r} after HOST (to run a command: rsh exec HOST -- CMD)")
+        # "--": whatever the positionals look like, they are not options.
+        args = sub.parse_args([*split.options, "--", *split.positionals])
+        if kind == COMMAND:
+            args.command = split.command or []
+    args.subcommand = name
+    return args

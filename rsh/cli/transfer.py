@@ -23,8 +23,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .argv import PATHS
 from .exec import EXIT_SIGPIPE, quiet_stdout
-from .options import UsageError, add_client_options, client_options, say, target
+from .options import UsageError, add_client_options, say
 
 if TYPE_CHECKING:
     from ..client.blocking import Client
@@ -39,16 +40,18 @@ __all__ = ["add_parser", "run", "EXIT_FAILED"]
 #: Something did not arrive.
 EXIT_FAILED = 1
 
-# name -> (its paths, one-line help, what it copies where, what the last path may be)
-_KINDS: dict[str, tuple[str, str, str, str]] = {
+# name -> (its paths, scp's form of them, one-line help, what it copies where, what the last path may be)
+_KINDS: dict[str, tuple[str, str, str, str, str]] = {
     "put": (
         "LOCAL... REMOTE",
+        "LOCAL... HOST:REMOTE",
         "copy files to HOST, like 'scp LOCAL HOST:REMOTE'",
         "Copy LOCAL files to REMOTE on HOST.",
         "Several LOCALs need REMOTE to be a directory. '-' as LOCAL reads stdin.",
     ),
     "get": (
         "REMOTE... LOCAL",
+        "HOST:REMOTE... LOCAL",
         "copy files from HOST, like 'scp HOST:REMOTE LOCAL'",
         "Copy REMOTE files on HOST to LOCAL.",
         "Several REMOTEs need LOCAL to be a directory. '-' as LOCAL writes to stdout.",
@@ -58,19 +61,20 @@ _KINDS: dict[str, tuple[str, str, str, str]] = {
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     """Add ``rsh put`` or ``rsh get`` (*name*) to the subcommands."""
-    paths, summary, what, last = _KINDS[name]
+    paths, scp, summary, what, last = _KINDS[name]
     p = sub.add_parser(
         name,
-        usage=f"rsh {name} [-h] [--token-file PATH] [--connect-timeout SECONDS] [-r] [--resume] HOST[:PORT] {paths}",
+        usage=f"rsh {name} [OPTIONS] [USER@]HOST[:PORT] {paths}\n       rsh {name} [OPTIONS] {scp}",
         help=summary,
-        description=f"{what} Every file's SHA-256 is verified before it appears under its name; REMOTE is relative to the server's home directory. {last}",
+        description=f"{what} Every file's SHA-256 is verified before it appears under its name; REMOTE is relative to the server's home directory "
+        f"('HOST:' alone is that directory). {last} Options may come anywhere; as with scp, a colon before any slash marks HOST:, "
+        "so write a local or remote path with a colon as ./a:b.",
     )
     add_client_options(p)
     p.add_argument("-r", "--recursive", action="store_true", help="copy directories: structure, modes, mtimes, symlinks as links")
     p.add_argument("--resume", action="store_true", help="keep partial data if interrupted, and continue from what an earlier --resume kept")
-    p.add_argument("address", metavar="HOST[:PORT]")
-    p.add_argument("paths", nargs="+", metavar=paths)
-    p.set_defaults(run=run)
+    p.add_argument("paths", nargs="*", metavar="PATHS")
+    p.set_defaults(run=run, words=PATHS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,16 +84,40 @@ def run(args: argparse.Namespace) -> int:
         UsageError: fewer than two paths, a misplaced ``-``, a malformed address.
         RshError: connection, authentication or protocol failure (exit 255).
     """
-    if len(args.paths) < 2:
-        raise UsageError(f"{args.subcommand} needs at least two paths: {_KINDS[args.subcommand][0]}")
-    host, port, token = target(args)
-    connect_options = client_options(args)
+    address, paths = _host_and_paths(args.subcommand, args.paths)
+    from .resolve import check_user, reach
+
+    settings, token, connect_options = reach(args, address)
     plan = _put if args.subcommand == "put" else _get
-    label, copy = plan(host, args.paths, recursive=args.recursive, resume=args.resume)
+    label, copy = plan(settings.name, paths, recursive=args.recursive, resume=args.resume)
     from ..client.blocking import Client
 
-    with Client(host, port, token, timeout=args.connect_timeout, **connect_options) as client:
+    with settings.explained(), Client(settings.host, settings.port, token, **connect_options) as client:
+        check_user(settings, client.server_info)
         return _report(label, lambda bar: copy(client, bar))
+
+
+def _host_and_paths(name: str, words: list[str]) -> tuple[str, list[str]]:
+    """HOST and the paths, from ``HOST PATH... PATH`` or scp's ``LOCAL... HOST:REMOTE`` / ``HOST:REMOTE... LOCAL``.
+
+    Raises:
+        UsageError: too few paths, or scp-style REMOTEs on different hosts.
+    """
+    from ..protocol.address import split_remote
+
+    if name == "put" and len(words) >= 2 and (remote := split_remote(words[-1])) is not None:
+        return remote[0], [*words[:-1], remote[1] or "."]
+    first = split_remote(words[0]) if words else None
+    # `get web1:7100 f .` is HOST:PORT; `get web1:f .` and `get web1:7100 .` are scp's (too few paths otherwise).
+    if name == "get" and first is not None and (not first[1].isdigit() or len(words) == 2):
+        host = first[0]
+        remotes = [split_remote(w) for w in words[:-1]]
+        if any(r is None or r[0] != host for r in remotes):
+            raise UsageError(f"every REMOTE must be on the same host: {_KINDS[name][1]} (got {' '.join(words[:-1])})")
+        return host, [*(r[1] or "." for r in remotes if r is not None), words[-1]]
+    if len(words) < 3:
+        raise UsageError(f"{name} needs at least two paths: {_KINDS[name][0]}")
+    return words[0], words[1:]
 
 
 def _put(host: str, paths: list[str], *, recursive: bool, resume: bool) -> tuple[str, Copy]:

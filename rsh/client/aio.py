@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, Unpack
 from ..errors import ConnectionLost, ProtocolError
 from ..protocol.address import DEFAULT_PORT, parse_address
 from ..protocol.client import Authenticated, ClientProtocol, Completions, ExecOptions, Exited, Output, exec_request
-from ..protocol.messages import SIGNALS, ExitStatus
+from ..protocol.messages import SIGNALS, ExitStatus, ShellRequest
 from . import ops
 from .aio_pump import AsyncPump, check_not_tls, open_pump
-from .connect import Connected, Dial, DialOptions
+from .connect import Connected, Dial, DialOptions, SpeaksTLS
 
 if TYPE_CHECKING:
     from ..results import CommandResult
+    from .shell import OutputHandler, RemoteShell
 
 __all__ = ["DEFAULT_PORT", "AsyncClient", "RemoteCommand", "connect_async", "parse_address"]
 
@@ -154,13 +155,12 @@ class AsyncClient(Connected):
             ValueError: *fingerprint* is malformed, or given with ``tls=False``.
         """
         dial = Dial(host, port, token, **options)
-        pump = await open_pump(dial)
-        with dial.handshaking(pump.conn, pump.close):
-            async with asyncio.timeout(dial.timeout) as limit:
-                if not dial.tls:
-                    await check_not_tls(pump, dial, limit.when() or 0.0)
-                while not isinstance(await pump.next_event(), Authenticated):
-                    pass
+        try:
+            pump = await _authenticated(dial)
+        except SpeaksTLS as exc:
+            # As the blocking client: TLS after all, the pin deciding.
+            dial.upgrade(exc)
+            pump = await _authenticated(dial)
         return cls(pump, dial.fingerprint, host)
 
     async def _drive(self, op: ops.Op[T]) -> T:
@@ -233,6 +233,26 @@ class AsyncClient(Connected):
             if isinstance(event, Completions):
                 return event.items
 
+    async def open_shell(self, on_output: OutputHandler, *, term: str = "dumb", rows: int = 0, cols: int = 0) -> RemoteShell:
+        """Start a live shell on a terminal of type *term* and size *rows* x *cols* (0: unknown).
+
+        The connection is the shell's until it exits.  See ``rsh.client.shell``.
+
+        Raises:
+            RshError: the server has no live shells (an older rsh).
+            RemoteError: it would not start one (restricted mode, a shell it cannot run).
+        """
+        from ..errors import RshError
+        from .shell import RemoteShell
+
+        self._check_idle()
+        if "shell" not in (self._pump.conn.info.get("features") or ()):
+            raise RshError(f"{self._pump.conn.where} runs an rsh without live shells ({self._pump.conn.info.get('server', '?')}); upgrade it, or use rsh exec")
+        shell = RemoteShell(self._pump, on_output)
+        shell.size = (rows, cols)
+        await shell._start(ShellRequest(term, rows, cols))
+        return shell
+
     run = _bound(ops.run)
     put = _bound(ops.put)
     get = _bound(ops.get)
@@ -246,6 +266,18 @@ class AsyncClient(Connected):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def _authenticated(dial: Dial) -> AsyncPump:
+    """Connect as *dial* says and authenticate (``SpeaksTLS``: a plain connection found a TLS server)."""
+    pump = await open_pump(dial)
+    with dial.handshaking(pump.conn, pump.close):
+        async with asyncio.timeout(dial.timeout) as limit:
+            if not dial.tls:
+                await check_not_tls(pump, dial, limit.when() or 0.0)
+            while not isinstance(await pump.next_event(), Authenticated):
+                pass
+    return pump
 
 
 async def connect_async(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **options: Unpack[DialOptions]) -> AsyncClient:

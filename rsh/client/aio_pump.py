@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from ..net.framed import FramedProtocol
-from ..net.tls import TLS_PROBE_DELAY, client_context, speaks_tls_async
+from ..net.tls import TLS_PROBE_DELAY, client_context, plain_greeting_async, said_in_clear, speaks_tls_async
 from ..protocol.client import ClientProtocol
 from ..protocol.connection import NEED_DATA, Event
 from .connect import Dial
@@ -118,6 +118,8 @@ async def open_pump(dial: Dial) -> AsyncPump:
     except TimeoutError as exc:
         raise dial.open_failed(exc, in_tls=False) from exc
     except OSError as exc:
+        if dial.tls and said_in_clear(exc):
+            raise dial.tls_failed(exc, await plain_greeting_async(dial.host, dial.port, dial.timeout / 2)) from exc
         raise dial.open_failed(exc) from exc
     if not dial.tls:
         return pump

@@ -21,12 +21,12 @@ from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar, Unpack
 
 from ..errors import ConnectionLost
-from ..net.tls import TLS_PROBE_DELAY, client_context, speaks_tls
+from ..net.tls import TLS_PROBE_DELAY, client_context, plain_greeting, said_in_clear, speaks_tls
 from ..protocol.address import DEFAULT_PORT
 from ..protocol.client import Authenticated, ClientProtocol, exec_request
 from ..protocol.messages import ExitStatus
 from . import ops
-from .connect import Connected, Dial, DialOptions
+from .connect import Connected, Dial, DialOptions, SpeaksTLS
 from .socket_pump import SocketPump
 
 __all__ = ["Client", "connect"]
@@ -63,18 +63,15 @@ class Client(Connected):
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None, **options: Unpack[DialOptions]) -> None:
         dial = Dial(host, port, token, **options)
-        sock = _open(dial)
-        sock.setblocking(False)
-        conn = dial.protocol()
-        self._pump = SocketPump(sock, conn, tls=dial.tls)
+        try:
+            self._pump = _authenticated(dial)
+        except SpeaksTLS as exc:
+            # A plain connection found a server waiting for TLS: speak it
+            # (the pin decides, or the person is asked, as for any TLS server).
+            dial.upgrade(exc)
+            self._pump = _authenticated(dial)
         self.closed = False
-        deadline = time.monotonic() + dial.timeout
-        with dial.handshaking(conn, sock.close):
-            if not dial.tls:
-                _check_not_tls(sock, dial, deadline)
-            while not isinstance(self._pump.next_event(deadline), Authenticated):
-                pass
-        super().__init__(conn, host, dial.fingerprint)
+        super().__init__(self._pump.conn, host, dial.fingerprint)
 
     def _drive(self, op: ops.Op[T]) -> T:
         """Run an operation to its end, answering what it needs from the socket."""
@@ -161,6 +158,25 @@ def connect(host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None
     return Client(host, port, token, **options)
 
 
+def _authenticated(dial: Dial) -> SocketPump:
+    """Connect as *dial* says and authenticate.
+
+    Raises:
+        SpeaksTLS: a plain connection found a server that waits for TLS.
+    """
+    sock = _open(dial)
+    sock.setblocking(False)
+    conn = dial.protocol()
+    pump = SocketPump(sock, conn, tls=dial.tls)
+    deadline = time.monotonic() + dial.timeout
+    with dial.handshaking(conn, sock.close):
+        if not dial.tls:
+            _check_not_tls(sock, dial, deadline)
+        while not isinstance(pump.next_event(deadline), Authenticated):
+            pass
+    return pump
+
+
 def _open(dial: Dial) -> socket.socket:
     """Connect; with TLS, also do the handshake (blocking) and check the pin, before any protocol byte."""
     try:
@@ -174,7 +190,8 @@ def _open(dial: Dial) -> socket.socket:
         tls = client_context().wrap_socket(sock, server_hostname=dial.host)
     except OSError as exc:
         sock.close()
-        raise dial.open_failed(exc, in_tls=True) from exc
+        greeting = plain_greeting(dial.host, dial.port, dial.timeout / 2) if said_in_clear(exc) else b""
+        raise dial.tls_failed(exc, greeting) from exc
     try:
         der = tls.getpeercert(binary_form=True)
         assert der is not None

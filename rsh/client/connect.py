@@ -15,13 +15,21 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypedDict, Unpack
 
 from ..config import resolve_client_token
-from ..errors import ConnectError, ConnectionLost, RshConnectionError
+from ..errors import ConnectError, ConnectionLost, RemoteError, RshConnectionError, RshError
 from ..net.tls import handshake_failure, silent_server_hint, tls_server_error
 from ..protocol.client import ClientProtocol
 from ..protocol.frames import DEFAULT_MAX_PAYLOAD, TraceHook
 from .known_hosts import ConfirmCallback, ServerPin
 
-__all__ = ["Connected", "Dial", "DialOptions", "connect_error_reason"]
+__all__ = ["Connected", "Dial", "DialOptions", "SpeaksTLS", "connect_error_reason"]
+
+
+class SpeaksTLS(ConnectError):
+    """A plain connection reached a server that waits for TLS.
+
+    The clients then speak TLS instead, unless ``tls=False`` was asked for;
+    only then does this reach the caller.
+    """
 
 
 def connect_error_reason(exc: OSError) -> str:
@@ -44,7 +52,8 @@ class DialOptions(TypedDict, total=False):
     #: Called with every frame sent and received (see ``rsh.protocol.trace``).
     trace: TraceHook | None
     #: True / False to force TLS on or off; None (default): TLS unless the
-    #: host is loopback with no pin for it.
+    #: host is loopback with no pin for it (nor *fingerprint* or
+    #: *accept_new*), and then TLS all the same if the server waits for it.
     tls: bool | None
     #: The server's ``SHA256:...``; trust only that (known_hosts is then
     #: neither read nor written).
@@ -84,7 +93,8 @@ class Dial:
             accept_new=options.get("accept_new", False),
             confirm=options.get("confirm"),
         )
-        self.tls = self.pin.wants_tls(options.get("tls"))
+        self.tls_option = options.get("tls")
+        self.tls = self.pin.wants_tls(self.tls_option)
         self.max_payload = options.get("max_payload", DEFAULT_MAX_PAYLOAD)
         self.trace = options.get("trace")
         #: The server's fingerprint once ``check_peer`` accepted it.
@@ -148,9 +158,37 @@ class Dial:
             return ConnectError(f"{self.where} did not complete the rsh handshake within {self.timeout:g}s{hint}")
         return ConnectionLost(f"{self.where} closed the connection during the handshake{hint}")
 
-    def speaks_tls_error(self) -> ConnectError:
-        """The error for a plain connection to a server that waits for TLS."""
-        return ConnectError(tls_server_error(self.where))
+    def speaks_tls_error(self) -> SpeaksTLS:
+        """The error for a plain connection to a server that waits for TLS (see ``upgrade``)."""
+        return SpeaksTLS(tls_server_error(self.where))
+
+    def upgrade(self, exc: SpeaksTLS) -> None:
+        """The server waits for TLS: speak it next time, if that was left to us (the pin is checked as ever).
+
+        Raises:
+            SpeaksTLS: *exc*, when ``tls=False`` was asked for.
+        """
+        if self.tls_option is False:
+            raise exc
+        self.tls = True
+
+    def tls_failed(self, exc: OSError, greeting: bytes) -> RshError:
+        """The error for a TLS handshake that failed with *exc*, given what the server said to a plain connection.
+
+        A server that turns a peer away (``--deny``, its limits) says why in
+        one frame in the clear, before any handshake: that is the error,
+        the very one a plain client gets.
+        """
+        if greeting:
+            conn = self.protocol()
+            conn.receive_data(greeting)
+            try:
+                conn.next_event()
+            except RemoteError as refusal:
+                return refusal
+            except RshError:
+                pass
+        return self.open_failed(exc, in_tls=True)
 
 
 class Connected:

@@ -120,7 +120,7 @@ class ServerPin:
         self.asked = False
 
     def wants_tls(self, tls: bool | None) -> bool:
-        """Whether to speak TLS: as *tls* says, else yes unless a loopback server has no pin.
+        """Whether to speak TLS: as *tls* says, else yes unless a loopback server has no pin (and none is asked for).
 
         Raises:
             ValueError: *tls* is False but a fingerprint was given.
@@ -129,7 +129,8 @@ class ServerPin:
             if self.fingerprint is not None:
                 raise ValueError("a fingerprint can only be checked over TLS")
             return False
-        if tls or self.fingerprint is not None or not is_loopback(self.host):
+        # Pinning only means something over TLS: a fingerprint or accept_new asks for it.
+        if tls or self.fingerprint is not None or self.accept_new or not is_loopback(self.host):
             return True
         # A pinned loopback server spoke TLS before; expecting it again also
         # keeps a plain impostor on the same port from being accepted.

@@ -52,6 +52,9 @@ __all__ = [
     "speaks_tls",
     "speaks_tls_async",
     "tls_server_error",
+    "said_in_clear",
+    "plain_greeting",
+    "plain_greeting_async",
 ]
 
 
@@ -239,7 +242,68 @@ def silent_server_hint(tls: bool, got_hello: bool) -> str:
 
 def tls_server_error(where: str) -> str:
     """The one-line error for a plain connection to *where*, a server that speaks TLS."""
-    return f"cannot connect to {where}: it speaks TLS (connect with --tls, or --fingerprint as the server printed it)"
+    return f"cannot connect to {where}: it speaks TLS, and TLS was turned off (tls=False)"
+
+
+# What OpenSSL says when the peer's first bytes are not a TLS record (an rsh frame, say).
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
+
+
+def said_in_clear(exc: OSError) -> bool:
+    """Whether a TLS handshake that failed with *exc* is worth a look at what the server says to a plain connection.
+
+    It is when the server answered with bytes that are not TLS or closed the
+    connection: an rsh server that turns a peer away says why in one frame
+    in the clear (``access_denied``), before any handshake.  Not after a
+    timeout, nor a TLS alert: those are the handshake's own failures.
+    """
+    import ssl
+
+    if isinstance(exc, TimeoutError):
+        return False
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason in (None, "UNEXPECTED_EOF_WHILE_READING", *_NOT_TLS)
+    return isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
+
+
+def plain_greeting(host: str, port: int, timeout: float) -> bytes:
+    """The first frame's bytes a plain connection to *host*:*port* is sent (less, or none, if it closes or waits first).
+
+    Nothing is sent; the answer only decides what to tell the person.
+    """
+    from ..protocol.frames import FrameDecoder
+
+    decoder, data = FrameDecoder(), b""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            while not decoder.feed(chunk := sock.recv(65536)) and chunk:
+                data += chunk
+            data += chunk
+    except (OSError, RshError):  # a timeout, a reset, bytes that are no frame
+        pass
+    return data
+
+
+async def plain_greeting_async(host: str, port: int, timeout: float) -> bytes:
+    """``plain_greeting`` for asyncio."""
+    import asyncio
+
+    from ..protocol.frames import FrameDecoder
+
+    decoder, data = FrameDecoder(), b""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                while not decoder.feed(chunk := await reader.read(65536)) and chunk:
+                    data += chunk
+                data += chunk
+            finally:
+                writer.close()
+                await writer.wait_closed()
+    except (OSError, TimeoutError, RshError):
+        pass
+    return data
 
 
 def speaks_tls(host: str, port: int, timeout: float, *, unless: socket.socket | None = None) -> bool:
@@ -304,7 +368,7 @@ def handshake_failure(where: str, exc: OSError) -> str:
     """A one-line reason for a TLS handshake with *where* that failed with *exc*."""
     import ssl
 
-    if isinstance(exc, ssl.SSLError) and exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+    if isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS:
         return (
             f"cannot connect to {where}: it does not speak TLS (a server on loopback speaks TLS only when "
             "started with --tls; leave out --tls and --fingerprint, and remove its known_hosts pin if it has one)"

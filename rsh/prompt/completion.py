@@ -16,7 +16,7 @@ from prompt_toolkit.document import Document
 
 from .commands import BUILTINS
 
-__all__ = ["Suggestion", "suggest", "RshCompleter"]
+__all__ = ["Suggestion", "suggest", "RshCompleter", "shell_quote", "shell_unquote"]
 
 # Characters that end a word for completion purposes (shell metacharacters).
 _BREAKS = " \t|;&()<>"
@@ -42,13 +42,47 @@ def suggest(text: str) -> Suggestion | None:
         if words[0] in ("put", "get"):
             return Suggestion("local-path" if local else "path", words[-1])
         return None
-    start = max(text.rfind(c) for c in _BREAKS) + 1
+    start = _word_start(text)
     word = text[start:]
     before = text[:start].rstrip(" \t")
     first_word = not before or before[-1] in "|;&("
     if first_word and "/" not in word:
         return Suggestion("command", word)
     return Suggestion("path", word)
+
+
+def _word_start(text: str) -> int:
+    """Where the last word of *text* starts: after the last break that no backslash escapes."""
+    i = len(text)
+    while i > 0:
+        c = text[i - 1]
+        if c in _BREAKS:
+            slashes = len(text[: i - 1]) - len(text[: i - 1].rstrip("\\"))
+            if slashes % 2 == 0:
+                break
+        i -= 1
+    return i
+
+
+# What a shell would take as anything but a letter of the name.
+_SPECIAL = frozenset(" \t\n'\"\\$`!*?[](){}<>|&;#")
+
+
+def shell_quote(name: str) -> str:
+    """*name* as one shell word, backslash before each special character (``my\\ file.txt``, ``it\\'s.txt``), as bash completes."""
+    return "".join("\\" + c if c in _SPECIAL else c for c in name)
+
+
+def shell_unquote(word: str) -> str:
+    """The name a partly typed, backslash-quoted word stands for."""
+    out, escaped = [], False
+    for c in word:
+        if escaped or c != "\\":
+            out.append(c)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(out)
 
 
 def _local_paths(prefix: str) -> list[str]:
@@ -99,11 +133,11 @@ class RshCompleter(Completer):
                 yield c
             return
         try:
-            names = await self._ask(s.kind, s.prefix)
+            names = await self._ask(s.kind, shell_unquote(s.prefix))
         except Exception:
             return  # a lost connection is reported when the next command runs
         for name in names:
-            yield Completion(name, -len(s.prefix), display=_basename(name))
+            yield Completion(shell_quote(name), -len(s.prefix), display=_basename(name))
 
 
 def _basename(name: str) -> str:

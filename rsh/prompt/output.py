@@ -2,9 +2,7 @@
 
 ``Output`` writes stdout text as is and stderr text in red on a colour
 terminal, and remembers whether the cursor is at the start of a line, so
-that a message or the next prompt never lands after a command's unfinished
-last line.  ``show`` streams one running command's output through it,
-decoded per stream (rsh.prompt.decoding) and summarised when binary.
+that a message never lands after a command's unfinished last line.
 """
 
 from __future__ import annotations
@@ -13,10 +11,7 @@ import os
 import sys
 from typing import TextIO
 
-from ..client.aio import RemoteCommand
-from .decoding import StreamDecoder, looks_binary
-
-__all__ = ["Output", "show"]
+__all__ = ["Output"]
 
 
 def _use_colour(stream: TextIO) -> bool:
@@ -67,28 +62,3 @@ class Output:
             out.write(text.encode(enc, "replace").decode(enc))
             out.flush()
         self.at_line_start = text.endswith("\n") or text.endswith("\n\x1b[0m")
-
-
-async def show(cmd: RemoteCommand, out: Output, *, encoding: str, pinned: bool, quiet: bool = False) -> None:
-    """Write *cmd*'s output through *out* as it arrives, until the command ends (nothing if *quiet*).
-
-    *encoding* is what to decode with; *pinned* says the person chose it, so
-    it is never second-guessed.
-    """
-    decoders = {s: StreamDecoder(encoding, pinned=pinned) for s in ("stdout", "stderr")}
-    binary = {"stdout": 0, "stderr": 0}
-    async for stream, data in cmd:
-        if quiet:
-            continue
-        if binary[stream] or looks_binary(data):
-            binary[stream] += len(data)
-            continue
-        text, notice = decoders[stream].decode(data)
-        if notice:
-            out.error(f"{stream}: {notice}")
-        out.emit(stream, text)
-    for stream, dec in decoders.items():
-        if binary[stream]:
-            out.emit(stream, f"[binary output: {binary[stream]} bytes]\n")
-        else:
-            out.emit(stream, dec.decode(b"", final=True)[0])

@@ -9,6 +9,7 @@ handshake, and what each frame from the server means live here, once::
     READY --complete--> COMPLETING --completions, error-->   READY
     READY --put-->      PUTTING    (the client sends files)  READY at end_transfer()
     READY --get-->      GETTING    (the client receives)     READY at end_transfer()
+    READY --shell-->    SHELL --line--> LINE --line_end--> SHELL;  SHELL, LINE --exit--> READY
 
 A transfer's own frames are handed over as they come (``FrameEvent``) to
 ``rsh.transfer``'s ``Sender`` or ``Receiver``, which knows their order; the
@@ -23,9 +24,20 @@ from typing import Any, TypedDict, Unpack
 
 from ..errors import AuthError, ConnectionLost, ProtocolError, RemoteError
 from . import auth
+from .client_events import Authenticated, Checked, Completions, Exited, LineEnded, Output, ShellStarted
 from .connection import STAY, Connection, Direction, Event, FrameEvent, State
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, TraceHook
-from .messages import PROTOCOL_VERSION, SIGNALS, TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest, ExitStatus, remote_error
+from .messages import (
+    PROTOCOL_VERSION,
+    SIGNALS,
+    TRANSFER_RECEIVER_TYPES,
+    TRANSFER_SENDER_TYPES,
+    ExecRequest,
+    ExitStatus,
+    LineEnd,
+    ShellRequest,
+    remote_error,
+)
 
 __all__ = [
     "STDIN_CHUNK",
@@ -35,6 +47,9 @@ __all__ = [
     "Output",
     "Exited",
     "Completions",
+    "ShellStarted",
+    "LineEnded",
+    "Checked",
     "ExecOptions",
     "exec_request",
 ]
@@ -53,9 +68,21 @@ class ClientState(State):
     COMPLETING = "completing"
     PUTTING = "sending files"
     GETTING = "receiving files"
+    SHELL = "in a live shell"
+    LINE = "running a line in a live shell"
 
 
 S, R = Direction.SEND, Direction.RECV
+# While a live shell is open, idle or running a line.
+_SHELL_OPEN: dict[tuple[Direction, str], Any] = {
+    (S, "input"): STAY,
+    (S, "resize"): STAY,
+    (S, "signal"): STAY,
+    (R, "tty"): STAY,
+    (R, "stdout"): STAY,
+    (R, "stderr"): STAY,
+    (R, "exit"): ClientState.READY,
+}
 _TRANSITIONS: dict[ClientState, dict[tuple[Direction, str], Any]] = {
     ClientState.HELLO: {(R, "hello"): STAY, (R, "error"): STAY, (S, "auth"): ClientState.AUTH},
     ClientState.AUTH: {(R, "auth_ok"): ClientState.READY, (R, "error"): STAY},
@@ -64,6 +91,7 @@ _TRANSITIONS: dict[ClientState, dict[tuple[Direction, str], Any]] = {
         (S, "complete"): ClientState.COMPLETING,
         (S, "put"): ClientState.PUTTING,
         (S, "get"): ClientState.GETTING,
+        (S, "shell"): ClientState.SHELL,
         # stdin or a signal racing the command's exit: the server ignores them.
         (S, "stdin"): STAY,
         (S, "signal"): STAY,
@@ -88,47 +116,22 @@ _TRANSITIONS: dict[ClientState, dict[tuple[Direction, str], Any]] = {
         (R, "completions"): STAY,
         (R, "error"): ClientState.READY,
     },
+    ClientState.SHELL: {
+        **_SHELL_OPEN,
+        (R, "shell_ok"): STAY,
+        (S, "line"): ClientState.LINE,
+        (S, "complete"): STAY,
+        (R, "completions"): STAY,
+        (S, "check"): STAY,
+        (R, "checked"): STAY,
+        # The shell could not start (the request is refused, the connection stays usable).
+        (R, "error"): ClientState.READY,
+    },
+    ClientState.LINE: {**_SHELL_OPEN, (R, "line_end"): ClientState.SHELL, (R, "completions"): STAY, (R, "checked"): STAY},
     ClientState.PUTTING: {**dict.fromkeys([(S, t) for t in TRANSFER_SENDER_TYPES], STAY), **dict.fromkeys([(R, t) for t in TRANSFER_RECEIVER_TYPES], STAY)},
     ClientState.GETTING: {**dict.fromkeys([(R, t) for t in TRANSFER_SENDER_TYPES], STAY), **dict.fromkeys([(S, t) for t in TRANSFER_RECEIVER_TYPES], STAY)},
 }
 del S, R
-
-
-class Authenticated(Event):
-    """The handshake is done; ``info`` is what the server said of itself."""
-
-    __slots__ = ("info",)
-
-    def __init__(self, info: dict[str, Any]) -> None:
-        self.info = info
-
-
-class Output(Event):
-    """A chunk of the running command's ``stdout`` or ``stderr``."""
-
-    __slots__ = ("stream", "data")
-
-    def __init__(self, stream: str, data: bytes) -> None:
-        self.stream = stream
-        self.data = data
-
-
-class Exited(Event):
-    """The command has ended: how (``status``)."""
-
-    __slots__ = ("status",)
-
-    def __init__(self, status: ExitStatus) -> None:
-        self.status = status
-
-
-class Completions(Event):
-    """The answer to the latest ``complete`` request."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: list[str]) -> None:
-        self.items = items
 
 
 class ExecOptions(TypedDict, total=False):
@@ -209,6 +212,8 @@ class ClientProtocol(Connection):
         self.info: dict[str, Any] = {}
         self._client_nonce = ""
         self._complete_id = 0
+        # A completion asked for in the live shell leaves the state as it is.
+        self._shell_complete = False
 
     # -- requests -----------------------------------------------------------
 
@@ -238,8 +243,40 @@ class ClientProtocol(Connection):
 
     def request_completions(self, kind: str, prefix: str) -> None:
         """Ask for completions of *prefix* (``kind``: ``"command"`` or ``"path"``)."""
+        if self.state is ClientState.SHELL:
+            self._shell_complete = True
         self._complete_id += 1
         self.send("complete", {"id": self._complete_id, "kind": kind, "prefix": prefix})
+
+    # -- the live shell ---------------------------------------------------------
+
+    def start_shell(self, request: ShellRequest) -> None:
+        """Ask for a live shell on a terminal of *request*'s type and size."""
+        self.send("shell", request.to_fields())
+
+    def send_line(self, text: bytes, *, pipe: bool = False) -> None:
+        """Run *text* in the live shell (*pipe*: its stdout and stderr apart, not on the terminal)."""
+        self.send("line", {"pipe": True} if pipe else None, text)
+
+    def end_shell(self) -> None:
+        """No more lines: the shell exits with the status of the last."""
+        self.send("line", {"eof": True})
+
+    def send_input(self, data: bytes) -> None:
+        """Keystrokes for the live shell's terminal."""
+        view = memoryview(data)
+        for i in range(0, len(view), STDIN_CHUNK):
+            self.send("input", None, bytes(view[i : i + STDIN_CHUNK]))
+
+    def send_resize(self, rows: int, cols: int) -> None:
+        """The local window is now *rows* by *cols*."""
+        self.send("resize", {"rows": rows, "cols": cols})
+
+    def request_check(self, text: bytes) -> int:
+        """Ask whether *text* is complete shell input; returns the id its ``Checked`` will carry."""
+        self._complete_id += 1
+        self.send("check", {"id": self._complete_id}, text)
+        return self._complete_id
 
     def start_transfer(self, type: str, fields: dict[str, Any]) -> None:
         """Send a ``put`` or ``get`` request; its frames then come as ``FrameEvent``."""
@@ -252,15 +289,15 @@ class ClientProtocol(Connection):
 
     @property
     def busy(self) -> bool:
-        """A command or transfer is under way (a completion given up on does not count)."""
-        return self.state in (ClientState.RUNNING, ClientState.PUTTING, ClientState.GETTING)
+        """A command, transfer or live shell is under way (a completion given up on does not count)."""
+        return self.state in (ClientState.RUNNING, ClientState.PUTTING, ClientState.GETTING, ClientState.SHELL, ClientState.LINE)
 
     # -- frames in ----------------------------------------------------------
 
     def _on_frame(self, frame: Frame) -> Event | None:
         type_ = frame.type
         state = self.state
-        if type_ == "stdout" or type_ == "stderr":
+        if type_ == "stdout" or type_ == "stderr" or type_ == "tty":
             return Output(type_, frame.payload)
         if state is ClientState.PUTTING or state is ClientState.GETTING:
             return FrameEvent(frame)
@@ -270,10 +307,22 @@ class ClientProtocol(Connection):
             raise self._error(frame)
         if type_ == "completions":
             items = frame.get("items")
-            if state is not ClientState.COMPLETING or frame.get("id") != self._complete_id:
+            if frame.get("id") != self._complete_id:
                 return None  # stale: a request given up on
-            self.state = ClientState.READY
+            if state is ClientState.COMPLETING:
+                self.state = ClientState.READY
+            elif not self._shell_complete:
+                return None
+            self._shell_complete = False
             return Completions([i for i in items if isinstance(i, str)] if isinstance(items, list) else [])
+        if type_ == "line_end":
+            return LineEnded(LineEnd.from_frame(frame))
+        if type_ == "checked":
+            req_id = frame.get("id")
+            return Checked(req_id if isinstance(req_id, int) else -1, frame.get("complete") is not False)
+        if type_ == "shell_ok":
+            shell, pid = frame.get("shell", ""), frame.get("pid", 0)
+            return ShellStarted(shell if isinstance(shell, str) else "", pid if isinstance(pid, int) else 0)
         if type_ == "hello":
             return self._on_hello(frame)
         assert type_ == "auth_ok"

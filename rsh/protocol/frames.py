@@ -52,6 +52,16 @@ MESSAGE_TYPES = frozenset(
         "error",
         "complete",
         "completions",
+        # The live shell (docs/protocol.md, "The live shell").
+        "shell",
+        "shell_ok",
+        "line",
+        "line_end",
+        "tty",
+        "input",
+        "resize",
+        "check",
+        "checked",
         # File transfer (docs/protocol.md, "Transfers"; rsh.transfer.messages).
         "put",
         "get",

@@ -14,10 +14,17 @@ from typing import Any, NamedTuple
 from ..errors import ProtocolError, RemoteError
 from .frames import Frame
 
-__all__ = ["PROTOCOL_VERSION", "SIGNALS", "ExecRequest", "ExitStatus", "check_encoding", "remote_error"]
+__all__ = [
+    "PROTOCOL_VERSION", "FEATURES", "SIGNALS", "ExecRequest", "ExitStatus", "ShellRequest", "LineEnd", "window_size",
+    "check_encoding", "remote_error",
+]  # fmt: skip
 
 #: Bumped on any incompatible change to docs/protocol.md.
 PROTOCOL_VERSION = 1
+
+#: What this side speaks beyond version 1's first form, as ``hello`` lists
+#: it: a client asks for a feature only of a server that names it.
+FEATURES = ("shell",)
 
 #: Signals a client may ask the server to send to a running command.
 SIGNALS: dict[str, int] = {
@@ -186,6 +193,66 @@ class ExitStatus(NamedTuple):
             cwd=cwd,
             exports=exports,
         )
+
+
+_TERM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+
+
+def window_size(frame: Frame) -> tuple[int, int]:
+    """A frame's ``rows`` and ``cols`` (0 each when absent: size unknown).
+
+    Raises:
+        ProtocolError: not integers from 0 to 65535.
+    """
+    rows, cols = frame.get("rows", 0), frame.get("cols", 0)
+    for v in (rows, cols):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 0xFFFF:
+            raise _bad(frame, "'rows' and 'cols' must be integers from 0 to 65535")
+    return rows, cols
+
+
+class ShellRequest(NamedTuple):
+    """A ``shell`` frame: start the session's live shell on a pseudo-terminal."""
+
+    term: str = "dumb"
+    rows: int = 0
+    cols: int = 0
+
+    def to_fields(self) -> dict[str, Any]:
+        """Return the header fields of this request."""
+        return {"term": self.term, "rows": self.rows, "cols": self.cols}
+
+    @classmethod
+    def from_frame(cls, frame: Frame) -> ShellRequest:
+        """Validate a ``shell`` frame.
+
+        Raises:
+            ProtocolError: a field has the wrong type or value.
+        """
+        term = frame.get("term", "dumb")
+        # TERM names a terminfo file: a path separator or a control character has no place in it.
+        if not isinstance(term, str) or not 0 < len(term) <= 64 or not set(term) <= _TERM_CHARS:
+            raise _bad(frame, "'term' must be a terminal type name (letters, digits, . _ + -)")
+        return cls(term, *window_size(frame))
+
+
+class LineEnd(NamedTuple):
+    """A ``line_end`` frame: the live shell finished a line and waits for the next."""
+
+    status: int
+    cwd: str
+
+    @classmethod
+    def from_frame(cls, frame: Frame) -> LineEnd:
+        """Validate a ``line_end`` frame.
+
+        Raises:
+            ProtocolError: a field has the wrong type.
+        """
+        status, cwd = frame.get("status"), frame.get("cwd", "")
+        if isinstance(status, bool) or not isinstance(status, int) or not isinstance(cwd, str):
+            raise _bad(frame, "'status' must be an integer and 'cwd' a string")
+        return cls(status, cwd)
 
 
 # A transfer's own frames, by who sends them (docs/protocol.md, "Transfers"):

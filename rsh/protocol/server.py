@@ -11,6 +11,8 @@ hands its driver (``rsh.server.connection``) typed events::
                                        \\--refused--> DISCARDING --end--> READY
                      READY --get---> SENDING --done received--> READY
                                        \\--refused--> READY
+                     READY --shell-> SHELL --line--> LINE --line_end--> SHELL
+                                       \\--exit sent (the shell ended)--> READY
     any state --close (timeout, failed auth, protocol error)--> CLOSED
 
 Every move, the server's own decisions too (``REJECT``, ``REFUSE``,
@@ -29,19 +31,34 @@ is this one, with DISCARDING written as "RECEIVING, dropped up to end".
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from ..errors import ProtocolError
 from . import auth
 from .connection import STAY, Connection, Direction, Event, FrameEvent, NeedData, State, Transitions
 from .frames import DEFAULT_MAX_PAYLOAD, MESSAGE_TYPES, Frame, TraceHook
-from .messages import PROTOCOL_VERSION, SIGNALS, TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest
+from .messages import FEATURES, PROTOCOL_VERSION, SIGNALS, TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest, ShellRequest, window_size
+from .server_events import (
+    Authenticated,
+    AuthRejected,
+    CheckRequested,
+    CompleteRequested,
+    ExecRequested,
+    GetRequested,
+    InputReceived,
+    LineRequested,
+    PutRequested,
+    ResizeRequested,
+    ShellRequested,
+    SignalRequested,
+    StdinReceived,
+)
 
 __all__ = [
     "ServerState", "ServerProtocol", "SERVER_TRANSITIONS", "NO_AUTH", "REJECT", "REFUSE", "CLOSE", "AUTH_FAILED_MESSAGE",
     "Authenticated", "AuthRejected", "ExecRequested", "StdinReceived", "SignalRequested", "CompleteRequested",
-    "PutRequested", "GetRequested", "FrameEvent",
+    "PutRequested", "GetRequested", "ShellRequested", "LineRequested", "InputReceived", "ResizeRequested", "CheckRequested",
+    "FrameEvent",
 ]  # fmt: skip
 
 
@@ -59,6 +76,10 @@ class ServerState(State):
     DISCARDING = "discarding"
     #: A get: the client receives files.
     SENDING = "sending"
+    #: The live shell waits for a line.
+    SHELL = "shell"
+    #: The live shell runs a line.
+    LINE = "line"
     CLOSED = "closed"
 
 
@@ -78,6 +99,12 @@ AUTH_FAILED_MESSAGE: Final = "authentication failed: wrong token"
 S, R = Direction.SEND, Direction.RECV
 _ALL_RECEIVED = {(R, t): STAY for t in MESSAGE_TYPES}
 _CLOSE = {(S, CLOSE): ServerState.CLOSED}
+# While the live shell is open, idle or running a line: keystrokes, window
+# sizes and signals in; the terminal's output out; the shell's end.
+_SHELL_OPEN = {
+    (R, "input"): STAY, (R, "resize"): STAY, (R, "signal"): STAY,
+    (S, "tty"): STAY, (S, "stdout"): STAY, (S, "stderr"): STAY, (S, "exit"): ServerState.READY,
+}  # fmt: skip
 
 #: state -> (direction, frame type or decision) -> next state.
 # fmt: off
@@ -91,6 +118,7 @@ SERVER_TRANSITIONS: Transitions = {
     ServerState.REJECTED: {**_ALL_RECEIVED, **_CLOSE},
     ServerState.READY: {
         (R, "exec"): ServerState.RUNNING, (R, "put"): ServerState.RECEIVING, (R, "get"): ServerState.SENDING,
+        (R, "shell"): ServerState.SHELL,
         (R, "complete"): STAY, (S, "completions"): STAY,
         # stdin or signal racing the exit of the command they were meant for.
         (R, "stdin"): STAY, (R, "signal"): STAY,
@@ -117,6 +145,12 @@ SERVER_TRANSITIONS: Transitions = {
         **{(R, t): STAY for t in TRANSFER_RECEIVER_TYPES}, **{(S, t): STAY for t in TRANSFER_SENDER_TYPES},
         (R, "done"): ServerState.READY, (S, REFUSE): ServerState.READY, **_CLOSE,
     },
+    ServerState.SHELL: {
+        **_SHELL_OPEN, (S, "shell_ok"): STAY, (S, REFUSE): ServerState.READY,
+        (R, "line"): ServerState.LINE, (R, "complete"): STAY, (S, "completions"): STAY, (R, "check"): STAY, (S, "checked"): STAY,
+        **_CLOSE,
+    },
+    ServerState.LINE: {**_SHELL_OPEN, (S, "line_end"): ServerState.SHELL, **_CLOSE},
     # Whatever the client still sends is dropped; the error saying why the
     # connection ended is the last frame out.
     ServerState.CLOSED: {**_ALL_RECEIVED, (S, "error"): STAY, (S, CLOSE): STAY},
@@ -126,64 +160,6 @@ del S, R
 
 # States whose received frames are dropped without an event.
 _DEAF = frozenset({ServerState.REJECTED, ServerState.DISCARDING, ServerState.CLOSED})
-
-
-# -- events -------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Authenticated(Event):
-    """The client proved it holds the token (or the server needs none): commands may run now."""
-
-
-@dataclass(slots=True)
-class AuthRejected(Event):
-    """A wrong MAC.  The driver waits its fixed delay, reading nothing, then calls ``fail_auth``."""
-
-
-@dataclass(slots=True)
-class ExecRequested(Event):
-    """An ``exec``, its fields checked.  The driver runs it or ``refuse``\\ s it."""
-
-    request: ExecRequest
-
-
-@dataclass(slots=True)
-class StdinReceived(Event):
-    """Bytes for the running command's stdin; *eof*: there will be no more."""
-
-    data: bytes
-    eof: bool
-
-
-@dataclass(slots=True)
-class SignalRequested(Event):
-    """Send *signum* to the running command."""
-
-    signum: int
-
-
-@dataclass(slots=True)
-class CompleteRequested(Event):
-    """Tab: names of *kind* (``command`` or ``path``) starting with *prefix*; answer with ``completions`` *id*."""
-
-    kind: str
-    prefix: str
-    id: int
-
-
-@dataclass(slots=True)
-class PutRequested(Event):
-    """A ``put``; its fields are checked by ``rsh.transfer.messages.PutRequest.from_frame``."""
-
-    frame: Frame
-
-
-@dataclass(slots=True)
-class GetRequested(Event):
-    """A ``get``; its fields are checked by ``rsh.transfer.messages.GetRequest.from_frame``."""
-
-    frame: Frame
 
 
 def _bad(what: str) -> ProtocolError:
@@ -240,6 +216,7 @@ class ServerProtocol(Connection):
             "encoding": encoding,
             "os": system,
             "shell": shell,
+            "features": list(FEATURES),
         }
         if token is None:
             # Who and where commands run: said only after authentication,
@@ -329,7 +306,7 @@ class ServerProtocol(Connection):
         return StdinReceived(frame.payload, eof)
 
     def _on_signal(self, frame: Frame) -> Event | None:
-        if self.state is not ServerState.RUNNING:
+        if self.state is ServerState.READY:
             return None
         name = frame.get("signal")
         if name not in SIGNALS:
@@ -344,6 +321,33 @@ class ServerProtocol(Connection):
 
     def _on_put(self, frame: Frame) -> Event:
         return PutRequested(frame)
+
+    def _on_shell(self, frame: Frame) -> Event:
+        return ShellRequested(ShellRequest.from_frame(frame))
+
+    def _on_line(self, frame: Frame) -> Event:
+        pipe, eof = frame.get("pipe", False), frame.get("eof", False)
+        if not isinstance(pipe, bool) or not isinstance(eof, bool):
+            raise _bad("line frame: 'pipe' and 'eof' must be true or false")
+        if not eof and (not frame.payload.strip() or b"\0" in frame.payload):
+            raise _bad("line frame: the line (the payload) is empty or holds a NUL byte")
+        return LineRequested(frame.payload, pipe, eof)
+
+    def _on_input(self, frame: Frame) -> Event:
+        return InputReceived(frame.payload)
+
+    def _on_resize(self, frame: Frame) -> Event:
+        try:
+            rows, cols = window_size(frame)
+        except ProtocolError as exc:
+            raise _bad(f"resize frame: {exc}") from exc
+        return ResizeRequested(rows, cols)
+
+    def _on_check(self, frame: Frame) -> Event:
+        req_id = frame.get("id", 0)
+        if isinstance(req_id, bool) or not isinstance(req_id, int) or b"\0" in frame.payload:
+            raise _bad("check frame: 'id' must be an integer, and the text hold no NUL byte")
+        return CheckRequested(frame.payload, req_id)
 
     def _on_get(self, frame: Frame) -> Event:
         return GetRequested(frame)
@@ -363,4 +367,9 @@ class ServerProtocol(Connection):
         "complete": _on_complete,
         "put": _on_put,
         "get": _on_get,
+        "shell": _on_shell,
+        "line": _on_line,
+        "input": _on_input,
+        "resize": _on_resize,
+        "check": _on_check,
     }

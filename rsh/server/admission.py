@@ -53,6 +53,11 @@ class _Closable(Protocol):
     def close(self, code: str | None = None, message: str = "") -> None: ...
 
 
+class _Live(Protocol):
+    @property
+    def shell(self) -> object | None: ...
+
+
 class Occupant(Protocol):
     """The connection holding a ``Slot``, as eviction sees it (a ``ServerConnection``)."""
 
@@ -67,6 +72,11 @@ class Occupant(Protocol):
     @property
     def transfer(self) -> object | None:
         """Its transfer, likewise."""
+        ...
+
+    @property
+    def live(self) -> _Live:
+        """Its live shell (the prompt's), if one runs: likewise."""
         ...
 
     @property
@@ -168,7 +178,7 @@ class Guard:
         chosen = None
         for slot in self.authed:
             occ = slot.occupant
-            if occ is None or occ.command is not None or occ.transfer is not None:
+            if occ is None or occ.command is not None or occ.transfer is not None or occ.live.shell is not None:
                 continue
             key = (slot.commands > 0, occ.last_active)
             if best is None or key < best:

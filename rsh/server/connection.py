@@ -25,7 +25,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from ..errors import ProtocolError
 from ..net.framed import FramedProtocol
@@ -45,49 +45,20 @@ from ..protocol.server import (
 )
 from ..transfer.messages import GetRequest, PutRequest
 from ..version import __version__
-from .admission import Guard, Slot
+from .admission import Slot
 from .completion import complete_commands, complete_paths
 from .exec_queue import QueuedCommand
 from .fdwatch import FdWatcher
+from .host import Host
 from .idle import IdleWatch
 from .policy import CommandRefused
 from .process import RunningCommand
-from .settings import ServerConfig
+from .shell_service import LIVE_EVENTS, ShellService, login_env
 from .shell_state import ShellSession
 from .spawn import SHELL
 from .transfers import GetHandler, PutHandler, TransferHandler
 
 __all__ = ["Host", "ServerConnection"]
-
-
-class Host(Protocol):
-    """The server a connection belongs to, as the connection sees it."""
-
-    config: ServerConfig
-    guard: Guard
-    #: Every open connection (``Server.close`` stops them).
-    connections: set[ServerConnection]
-
-    @property
-    def watcher(self) -> FdWatcher:
-        """Watches every command's pipes and exit, for all connections."""
-        ...
-
-    def log(self, message: str) -> None:
-        """Write a one-line notice."""
-        ...
-
-    def command_started(self, pid: int) -> None:
-        """A command started, in process group *pid*."""
-        ...
-
-    def command_reaped(self, pid: int) -> None:
-        """The main process of the command in group *pid* was reaped."""
-        ...
-
-    def command_abandoned(self, command: RunningCommand | QueuedCommand) -> None:
-        """*command*'s connection is gone; it is being stopped but may not be reaped yet."""
-        ...
 
 
 class ServerConnection(FramedProtocol):
@@ -127,6 +98,8 @@ class ServerConnection(FramedProtocol):
         self.base_env: dict[bytes, bytes] = {}
         # The prompt's cd/export state, made on its first session command.
         self.shell: ShellSession | None = None
+        #: The live shell of a prompt session (``shell`` request), while it runs.
+        self.live = ShellService(self, config.shell, allowed=not self.guard.policy)
 
     # -- the pump -----------------------------------------------------------
 
@@ -137,7 +110,7 @@ class ServerConnection(FramedProtocol):
         local_port = int((transport.get_extra_info("sockname") or ("?", 0))[1])
         # Built once per connection, and as bytes, so that spawning a command
         # does not re-encode the whole environment every time.
-        self.base_env = dict(os.environb)
+        self.base_env = login_env(os.environb, self.config.shell)
         self.base_env[b"RSH_CLIENT"] = f"{self.peer[0]} {self.peer[1]} {local_port}".encode()
         self.slot.on_deadline = self._auth_expired
         self.slot.occupant = self
@@ -177,6 +150,10 @@ class ServerConnection(FramedProtocol):
         transfer, self.transfer = self.transfer, None
         if transfer is not None:
             transfer.abort()
+        shell = self.live.shell
+        if shell is not None:
+            self.live.abort()
+            self.host.command_abandoned(shell)
 
     def write_resumed(self) -> None:
         if self.command is not None:
@@ -278,8 +255,10 @@ class ServerConnection(FramedProtocol):
             command.close_stdin()
 
     def _on_signal(self, event: SignalRequested) -> None:
-        assert self.command is not None
-        self.command.signal(event.signum)
+        if self.command is not None:
+            self.command.signal(event.signum)
+        else:
+            self.live.on_signal(event.signum)
 
     def _on_complete(self, event: CompleteRequested) -> None:
         shell = self._shell()
@@ -289,7 +268,8 @@ class ServerConnection(FramedProtocol):
         elif event.kind == "command":
             items = complete_commands(event.prefix, shell.env.get("PATH", os.defpath))
         else:
-            items = complete_paths(event.prefix, shell.cwd, shell.env.get("HOME", self.config.home))
+            live = self.live.shell  # the prompt's live shell: where its last line left it
+            items = complete_paths(event.prefix, live.cwd if live else shell.cwd, shell.env.get("HOME", self.config.home))
         self.send("completions", {"id": event.id, "items": items})
 
     def _shell(self) -> ShellSession:
@@ -345,6 +325,7 @@ class ServerConnection(FramedProtocol):
         PutRequested: _on_put,
         GetRequested: _on_get,
         FrameEvent: _on_transfer_frame,
+        **dict.fromkeys(LIVE_EVENTS, lambda self, e: self.live.handle(e)),
     }
 
     # -- the Link of the command or transfer (rsh.server.link) ----------------

@@ -65,7 +65,7 @@ class Gate(asyncio.Protocol):
     """The first protocol of every accepted connection.
 
     Admits or refuses it before reading a byte (a refused peer gets
-    ``access_denied`` on plain TCP, nothing under TLS, and is closed unread),
+    ``access_denied``, in the clear under TLS too, and is closed unread),
     then gives the transport, directly or after a TLS handshake, to the
     protocol object that ``make_connection(slot)`` returns.
     """
@@ -87,11 +87,12 @@ class Gate(asyncio.Protocol):
         if refusal is not None:
             code, message = refusal
             guard.refused(peer, code)
-            if guard.ssl_context is None:
-                # Nothing is read; one frame says why instead of hello, so the
-                # client can tell the person rather than guess.
-                # (The audit log's `end` stays `denied`, as documented.)
-                raw.write(encode_frame("error", {"code": "access_denied", "message": message}))
+            # Nothing is read; one frame says why instead of hello, so the
+            # client can tell the person rather than guess.  Under TLS too,
+            # in the clear before any handshake: the client's handshake then
+            # fails on it, and the client reads it on a plain connection.
+            # (The audit log's `end` stays `denied`, as documented.)
+            raw.write(encode_frame("error", {"code": "access_denied", "message": message}))
             raw.close()
             return
         slot = Slot(guard, peer, raw.abort, round_trip(raw.get_extra_info("socket")))

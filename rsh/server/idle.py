@@ -58,7 +58,7 @@ class IdleWatch:
     def _check(self) -> None:
         limit, now, conn = self._limit, time.monotonic(), self._conn
         assert conn is not None  # never after cancel
-        busy = conn.conn.state is ServerState.RUNNING
+        busy = conn.conn.state is ServerState.RUNNING or conn.conn.state is ServerState.LINE  # a command, or a live shell's line
         if busy and conn.writing_paused:
             sent = conn.conn.sent_bytes
             if self._stall is None or self._stall[1] != sent:

@@ -12,12 +12,19 @@ of the pump.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from ..protocol.messages import ExitStatus
 from .fdwatch import FdWatcher
 
-__all__ = ["Link"]
+__all__ = ["Link", "Reaped"]
+
+
+class Reaped(Protocol):
+    """Something the server started whose main process it reaps: a command, a live shell."""
+
+    reaped: asyncio.Future[None]
 
 
 class Link(Protocol):

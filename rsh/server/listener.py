@@ -23,11 +23,12 @@ from ..protocol.frames import DEFAULT_MAX_PAYLOAD
 from .accept import Acceptor, bind, somaxconn
 from .admission import Guard
 from .connection import ServerConnection
-from .exec_queue import QueuedCommand
 from .fdwatch import FdWatcher
 from .gate import Gate
-from .process import KILL_GRACE, RunningCommand
+from .link import Reaped
+from .process import KILL_GRACE
 from .settings import ServerConfig
+from .spawn import keep_inherited_to_ourselves
 
 __all__ = ["Server"]
 
@@ -75,7 +76,7 @@ class Server:
             self.config.encoding = codecs.lookup(encoding).name
         self.connections: set[ServerConnection] = set()
         # Commands of closed connections whose process is not yet reaped.
-        self.aborted: set[RunningCommand | QueuedCommand] = set()
+        self.aborted: set[Reaped] = set()
         self._log = log
         self._acceptor: Acceptor | None = None
         self._stopped: asyncio.Future[None] | None = None
@@ -120,7 +121,7 @@ class Server:
             except PermissionError:
                 pass
 
-    def command_abandoned(self, command: RunningCommand | QueuedCommand) -> None:
+    def command_abandoned(self, command: Reaped) -> None:
         """Keep *command*, whose connection is gone, until it is reaped: ``close`` waits for it."""
         self.aborted.add(command)
         command.reaped.add_done_callback(functools.partial(_forget, self.aborted, command))
@@ -133,6 +134,7 @@ class Server:
         Raises:
             OSError: the address cannot be bound.
         """
+        keep_inherited_to_ourselves()
         socks = bind(self.host, self.port, self.guard.limits.backlog)
         self.port = socks[0].getsockname()[1]
         guard = self.guard
@@ -189,7 +191,7 @@ class Server:
             self.guard.audit.flush()
 
 
-def _forget(aborted: set[RunningCommand | QueuedCommand], command: RunningCommand | QueuedCommand, _: object) -> None:
+def _forget(aborted: set[Reaped], command: Reaped, _: object) -> None:
     aborted.discard(command)
 
 

@@ -11,12 +11,21 @@ import getpass
 import locale
 import os
 import platform
+import pwd
 import socket
 from dataclasses import dataclass, field
 
 from ..protocol.frames import DEFAULT_MAX_PAYLOAD
 
-__all__ = ["ServerConfig", "locale_encoding"]
+__all__ = ["ServerConfig", "locale_encoding", "login_shell"]
+
+
+def login_shell() -> str:
+    """The server user's login shell (its passwd entry's), /bin/sh when it has none."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+    except KeyError:
+        return "/bin/sh"
 
 
 def locale_encoding() -> str:
@@ -38,6 +47,8 @@ class ServerConfig:
     identity: dict[str, str] = field(default_factory=dict)
     #: What ``hello`` says the server runs on.
     system: str = field(default_factory=lambda: f"{platform.system()} {platform.release()}")
+    #: The shell a prompt session's live shell runs (``rsh serve --shell``).
+    shell: str = field(default_factory=login_shell)
 
     def __post_init__(self) -> None:
         self.identity = {"user": self.user, "host": socket.gethostname(), "home": self.home}

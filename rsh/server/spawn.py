@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from ..protocol.messages import ExecRequest
 from .shell_state import STATE_FD, ShellSession
 
-__all__ = ["SHELL", "SCRIPT_FD", "LONG_COMMAND", "Child", "spawn_command"]
+__all__ = ["SHELL", "SCRIPT_FD", "LONG_COMMAND", "Child", "spawn_command", "keep_inherited_to_ourselves"]
 
 #: The shell commands run through, as ``SHELL -c COMMAND``.
 SHELL = "/bin/sh"
@@ -201,6 +201,25 @@ def _spawn(
         if stdin:
             os.close(in_r)
     return pid, in_w, out_r, err_r, (out_w, err_w)
+
+
+def keep_inherited_to_ourselves() -> None:
+    """Mark every descriptor above 2 that we inherited close-on-exec, so that no command or shell gets it.
+
+    Python opens its own close-on-exec; what a parent left open to us (a
+    ``nohup`` from a script, a harness's pipe) would otherwise reach every
+    command, which should see its stdin, stdout and stderr only.
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the listing's own descriptor, closed since
 
 
 def _script_file(script: bytes) -> int:

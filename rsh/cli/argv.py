@@ -1,0 +1,80 @@
+"""Command lines taken apart the way ssh takes them: options before or after HOST, then the command.
+
+``rsh exec web1 -n --timeout 5 uptime -p`` is ``-n --timeout 5`` for rsh
+and ``uptime -p`` for the remote shell: after HOST, rsh's options go on
+until ``--`` or the first word that is not an option, and everything from
+there is the command, untouched.  Which options take a value is read from
+the subcommand's own argparse parser, so a flag added there with one
+``add_argument`` line (``-t``, ``--no-pty``) is known here too.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import NamedTuple
+
+__all__ = ["Words", "split_words", "COMMAND", "HOST_ONLY", "PATHS"]
+
+#: How a subcommand's words split (``set_defaults(words=...)``): HOST, then a command (``exec``).
+COMMAND = "command"
+#: HOST and nothing after it but options (``connect``).
+HOST_ONLY = "host"
+#: Positionals anywhere among the options (``put``, ``get``, ``config``).
+PATHS = "paths"
+
+
+class Words(NamedTuple):
+    """A command line taken apart: rsh's option words, the positionals, and the command (None: none started)."""
+
+    options: list[str]
+    positionals: list[str]
+    command: list[str] | None
+
+
+def split_words(parser: argparse.ArgumentParser, words: Sequence[str], kind: str) -> Words:
+    """Split *words* (what follows the subcommand's name) as *kind* says; see the module's docstring.
+
+    Unknown options are kept among the options, so argparse reports them.
+    """
+    options: list[str] = []
+    positionals: list[str] = []
+    command_after = None if kind == PATHS else 1
+    only_positionals = False  # after "--"
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        starts_command = command_after is not None and len(positionals) >= command_after
+        if not only_positionals and word == "--":
+            only_positionals = True
+            if starts_command:
+                return Words(options, positionals, list(words[i:]))
+            continue
+        if not only_positionals and word.startswith("-") and word != "-":
+            options.append(word)
+            if _takes_next(parser, word) and i < len(words):
+                options.append(words[i])
+                i += 1
+            continue
+        if starts_command:
+            return Words(options, positionals, list(words[i - 1 :]))
+        positionals.append(word)
+    return Words(options, positionals, None)
+
+
+def _takes_next(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether option word *word* takes the next word as its value (``--port 1``, ``-p 1``; not ``-p1``, ``--port=1``, ``-nt``)."""
+    known = parser._option_string_actions  # argparse's own table of option strings
+    if word.startswith("--"):
+        name, eq, _ = word.partition("=")
+        action = known.get(name)
+        return action is not None and action.nargs != 0 and not eq
+    # A cluster of short options: flags, possibly ending with one that takes a value.
+    for j in range(1, len(word)):
+        action = known.get("-" + word[j])
+        if action is None:
+            return False
+        if action.nargs != 0:
+            return j == len(word) - 1
+    return False
