@@ -18,6 +18,7 @@ import asyncio
 import os
 import pwd
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
@@ -100,10 +101,18 @@ class ShellService:
     """
 
     def __init__(self, owner: ShellOwner, shell: str, *, allowed: bool) -> None:
-        self._owner = owner
+        # Weak: the connection holds this service, and a cycle would keep it
+        # (and its buffers) until the next full garbage collection.
+        self._owner_ref = weakref.ref(owner)
         self._shell_path = shell
         self._allowed = allowed
         self.shell: LiveShell | None = None
+
+    @property
+    def _owner(self) -> ShellOwner:
+        owner = self._owner_ref()
+        assert owner is not None  # the connection outlives the events it hands here
+        return owner
 
     def handle(self, event: Event) -> None:
         """Act on one of the live shell's events."""
