@@ -176,6 +176,15 @@ def test_completion_quotes_a_name_with_a_space_and_a_quote(term: pexpect.spawn, 
     term.expect(PROMPT)
 
 
+def test_completion_of_a_variable_the_live_shell_holds(term: pexpect.spawn) -> None:
+    run(term, "MY_UNUSUAL_VAR=42")  # not exported: only the live shell knows it
+    term.send('echo "$MY_UNU\t')
+    term.expect("SUAL_VAR")
+    term.sendline('"')
+    term.expect("42")
+    term.expect(PROMPT)
+
+
 @pytest.mark.skipif(shutil.which("vim") is None, reason="vim is not installed on this machine")
 def test_vim_edits_a_file_and_the_terminal_comes_back(term: pexpect.spawn, tmp_path: Path) -> None:
     before = stty(term)
@@ -253,3 +262,38 @@ def test_exec_t_runs_one_command_on_a_terminal(server: ServerProcess, tmp_path: 
         timeout=30,
     )
     assert b"Pseudo-terminal will not be allocated" in r.stderr and b"not a tty" in r.stdout
+
+
+@pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"])
+def test_each_kind_of_shell_keeps_its_state_and_says_where_lines_end(make_server: ServerFactory, tmp_path: Path, shell: str) -> None:
+    import asyncio
+
+    from rsh.client.aio import AsyncClient
+    from rsh.client.shell import ShellExited
+
+    if not os.access(shell, os.X_OK):
+        pytest.skip(f"{shell} is not on this machine")
+    srv = make_server("--shell", shell)
+
+    async def session() -> tuple[list[tuple[int, bytes]], int]:
+        client = await AsyncClient.connect("127.0.0.1", srv.port, srv.token, tls=False)
+        seen = bytearray()
+        shell_ = await client.open_shell(lambda _s, d: seen.extend(d), term="xterm", rows=24, cols=80)
+        results = []
+        for line in ["X=1; f() { echo fn-$1; }", 'echo "[$X]"; f a', "false", 'echo "[$?]"', "cd /tmp", r"printf 'text\0/x\0\n'; echo __rsh_end_00"]:
+            seen.clear()
+            end = await shell_.run(line)
+            results.append((end.status, bytes(seen)))
+        assert end.cwd == "/tmp"
+        try:
+            await shell_.run("true && exit 6")
+        except ShellExited as exc:
+            code = exc.code
+        await client.close()
+        return results, code
+
+    results, code = asyncio.run(session())
+    assert b"[1]" in results[1][1] and b"fn-a" in results[1][1]
+    assert results[2][0] == 1 and b"[1]" in results[3][1]
+    assert results[5][0] == 0 and b"__rsh_end_00" in results[5][1]
+    assert code == 6

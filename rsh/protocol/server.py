@@ -314,8 +314,8 @@ class ServerProtocol(Connection):
 
     def _on_complete(self, frame: Frame) -> Event:
         kind, prefix, req_id = frame.get("kind"), frame.get("prefix", ""), frame.get("id", 0)
-        if kind not in ("command", "path") or not isinstance(prefix, str) or not isinstance(req_id, int):
-            raise _bad("complete frame: 'kind' must be command or path, 'prefix' a string, 'id' an integer")
+        if kind not in ("command", "path", "variable") or not isinstance(prefix, str) or not isinstance(req_id, int):
+            raise _bad("complete frame: 'kind' must be command, path or variable, 'prefix' a string, 'id' an integer")
         return CompleteRequested(kind, prefix, req_id)
 
     def _on_put(self, frame: Frame) -> Event:
