@@ -11,7 +11,6 @@ read the stdin it was given.
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
