@@ -4,7 +4,8 @@ Bytes are passed through untouched: remote stdout to local fd 1, stderr to
 fd 2, local stdin (when it is not a terminal) to the command.  The first
 Ctrl-C is sent to the remote command as INT and rsh waits for it to end; a
 second one leaves at once.  A local reader that leaves early (``| head``)
-gets nothing more, and the command runs to its end, as with ssh.  A closed
+gets nothing more, the command meets a closed pipe there and runs to its
+end, and its status is rsh's, as with ssh.  A closed
 stdin, stdout or stderr is opened on /dev/null before any socket is, as
 ssh does: otherwise the connection would take its number, and the remote
 command's output would be written into it.

@@ -123,8 +123,9 @@ class Client(Connected):
         Returns:
             How the command ended (``timed_out`` if its *timeout* passed).
 
-        A *stdout* or *stderr* whose reader leaves (EPIPE) gets nothing more,
-        as with ssh: the command runs to its end and its status is returned.
+        A *stdout* or *stderr* whose reader leaves (EPIPE) gets nothing more
+        and the server closes that pipe, as with ssh: the command meets EPIPE
+        there, runs to its end, and its status is returned.
 
         Raises:
             RemoteError, ConnectionLost; KeyboardInterrupt (the second Ctrl-C,

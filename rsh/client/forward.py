@@ -3,8 +3,9 @@
 Output goes to the descriptors as it arrives, byte for byte; stdin is read
 only as fast as the server takes it; Ctrl-C is sent on to the command.  A
 reader that leaves early (``rsh exec h -- CMD | head -1``) is ssh's case
-too: what was for it is dropped from then on, the command runs to its end,
-and its status is the result.  This
+too: what was for it is dropped from then on, the server closes that pipe
+so the command meets EPIPE there as it would locally (``yes`` ends), the
+command runs to its end, and its status is the result.  This
 is the one loop that is not an ``rsh.client.ops`` operation: it waits on
 stdin and Ctrl-C beside the socket, and streams without keeping anything.
 """
@@ -28,8 +29,9 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
 
     In the main thread, the first Ctrl-C (SIGINT) sends INT to the remote
     command and keeps waiting; a second raises KeyboardInterrupt.  Output
-    for a *stdout* or *stderr* whose reader has gone (EPIPE) is dropped,
-    as ssh does, and the command is left to finish.
+    for a *stdout* or *stderr* whose reader has gone (EPIPE) is dropped
+    and the server told to close that pipe, as ssh does; the command is
+    left to finish.
 
     Raises:
         RemoteError, ConnectionLost, KeyboardInterrupt.
@@ -44,7 +46,10 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
                 if isinstance(event, Output):
                     fd = fds[event.stream]
                     if fd >= 0 and not _write_all(fd, event.data):
-                        fds[event.stream] = -1  # its reader left: drop the rest
+                        # Its reader left: drop the rest, and have the server
+                        # close the pipe, as ssh does (the command meets EPIPE).
+                        fds[event.stream] = -1
+                        conn.close_output(event.stream)
                 elif isinstance(event, Exited):
                     return event.status
             pump.check()
