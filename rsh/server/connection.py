@@ -36,6 +36,7 @@ from ..protocol.server import (
     CompleteRequested,
     ExecRequested,
     GetRequested,
+    OutputClosed,
     PutRequested,
     ServerProtocol,
     ServerState,
@@ -260,6 +261,10 @@ class ServerConnection(FramedProtocol):
         else:
             self.live.on_signal(event.signum)
 
+    def _on_closed(self, event: OutputClosed) -> None:
+        if self.command is not None:
+            self.command.close_output(event.stream)
+
     def _on_complete(self, event: CompleteRequested) -> None:
         shell = self._shell()
         items: list[str]
@@ -335,6 +340,7 @@ class ServerConnection(FramedProtocol):
         ExecRequested: _on_exec,
         StdinReceived: _on_stdin,
         SignalRequested: _on_signal,
+        OutputClosed: _on_closed,
         CompleteRequested: _on_complete,
         PutRequested: _on_put,
         GetRequested: _on_get,
