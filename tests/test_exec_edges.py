@@ -15,6 +15,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,35 @@ def test_command_past_max_arg_strlen_keeps_dollar_zero_and_prefix(server: Server
         r = c.run(command, cwd=cwd)
     assert (r.exit_code, r.stdout) == (5, b"/bin/sh 0\n0 1 2 3 ")  # no script descriptor left to the command
     assert r.stderr.startswith(b"/bin/sh: 2: ") and r.stderr.endswith(b"nosuch-command-15: not found\n")
+
+
+def _exec(server: ServerProcess, command: str) -> subprocess.Popen[bytes]:
+    argv = rsh_argv("exec", "--token-file", str(server.token_file), server.address, "--", command)
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("name", ["TERM", "HUP"])
+def test_term_and_hup_to_rsh_are_sent_on_and_the_command_status_is_the_result(server: ServerProcess, name: str) -> None:
+    proc = _exec(server, f'trap "echo got {name}; exit 7" {name}; echo ready; sleep 100 & wait')
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(getattr(signal, "SIG" + name))
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (7, f"got {name}\n".encode(), b"")
+
+
+def test_term_twice_leaves_at_once_with_255(server: ServerProcess) -> None:
+    proc = _exec(server, "trap '' TERM; echo ready; sleep 100")
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)  # two signals at once would be one: the kernel does not queue them
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 255 and err.startswith(b"rsh: stopped by SIGTERM")
+
+
+def test_a_blank_command_runs_as_ssh_runs_it(server: ServerProcess) -> None:
+    proc = _exec(server, " ")
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (0, b"", b"")

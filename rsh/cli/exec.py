@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     open_std_descriptors()
     # Like ssh: the words are joined with spaces and the remote shell parses them.
     command = " ".join(args.command)
-    if not command.strip():
+    # No words at all is a mistake; a blank one is a command, as ssh runs it (it does nothing, status 0).
+    if not command:
         raise UsageError("no command given: rsh exec HOST[:PORT] -- CMD [ARG...]")
     from .resolve import check_user, reach
 
@@ -157,6 +158,7 @@ def run_exec(
             command the server refused (exit 255).
     """
     from ..client.blocking import Client
+    from ..client.forward import Stopped
 
     options = {"timeout": connect_timeout, **(connect_options or {})}
     with Client(host, port, token, trace=trace, **options) as client:
@@ -166,6 +168,10 @@ def run_exec(
             status = client.forward(command, stdin=0 if forward_stdin else None, timeout=timeout, encoding=encoding)
         except KeyboardInterrupt:
             return 128 + signal.SIGINT
+        except Stopped as exc:
+            # As ssh: told twice to stop, leave at once (the server then stops the command).
+            say(f"stopped by SIG{exc.name}; the server stops the command")
+            return 255
     if status.timed_out:
         say(f"command timed out after {status.elapsed:.1f}s")
         return EXIT_TIMEOUT

@@ -174,7 +174,7 @@ def exec_request(command: str | bytes | Sequence[str], **options: Unpack[ExecOpt
         raw = bytes(command)
     else:
         raise TypeError(f"command must be a str, bytes or a list of str, not {type(command).__name__}")
-    if not raw.strip():
+    if not raw:
         raise ValueError("the command is empty")
     if b"\0" in raw:
         raise ValueError("the command contains a NUL byte, which no shell can be given")
