@@ -1,10 +1,10 @@
 """The ``rsh`` command line: build the parser, hand off to the subcommand, map errors to exit codes.
 
 Each subcommand is a module of this package with ``add_parser(sub, name)``
-and ``run(args) -> int``.  Exit statuses follow ssh: the remote command's
-own status, 128+N when signal N ended it, and 255 when rsh itself failed
-(connection, auth, protocol), with a one-line ``rsh: ...`` message and no
-traceback; 2 for a wrong command line.
+and ``run(args) -> int``.  Exit statuses: the remote command's own status,
+128+N when signal N ended it (as a shell reports it; ssh says 255 there),
+and 255 when rsh itself failed (connection, auth, protocol), with a
+one-line ``rsh: ...`` message and no traceback; 2 for a wrong command line.
 
 The connecting subcommands take their words as ssh does (``rsh.cli.argv``):
 rsh's options before or after HOST, then the command; ``rsh HOST CMD...``

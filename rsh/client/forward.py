@@ -1,7 +1,11 @@
 """A command wired to local file descriptors, as ``ssh HOST CMD`` is: ``rsh exec``'s loop.
 
 Output goes to the descriptors as it arrives, byte for byte; stdin is read
-only as fast as the server takes it; Ctrl-C is sent on to the command.  This
+only as fast as the server takes it; Ctrl-C is sent on to the command.  A
+reader that leaves early (``rsh exec h -- CMD | head -1``) is ssh's case
+too: what was for it is dropped from then on, the server closes that pipe
+so the command meets EPIPE there as it would locally (``yes`` ends), the
+command runs to its end, and its status is the result.  This
 is the one loop that is not an ``rsh.client.ops`` operation: it waits on
 stdin and Ctrl-C beside the socket, and streams without keeping anything.
 """
@@ -17,18 +21,22 @@ from ..protocol.connection import NEED_DATA
 from ..protocol.messages import ExecRequest, ExitStatus
 from .socket_pump import OUT_HIGH, SocketPump
 
-__all__ = ["forward"]
+__all__ = ["forward", "Stopped"]
 
 
 def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: int, stderr: int) -> ExitStatus:
     """Run *request* with its output to *stdout* / *stderr* and its input from *stdin* (None: empty).
 
     In the main thread, the first Ctrl-C (SIGINT) sends INT to the remote
-    command and keeps waiting; a second raises KeyboardInterrupt.
+    command and keeps waiting; a second raises KeyboardInterrupt.  TERM and
+    HUP sent to us are sent on the same way (the command may clean up, and
+    its status is the result); a second of either raises ``Stopped``.  Output
+    for a *stdout* or *stderr* whose reader has gone (EPIPE) is dropped
+    and the server told to close that pipe, as ssh does; the command is
+    left to finish.
 
     Raises:
-        BrokenPipeError: *stdout* or *stderr* was closed under us.
-        RemoteError, ConnectionLost, KeyboardInterrupt.
+        RemoteError, ConnectionLost, KeyboardInterrupt, Stopped.
     """
     conn = pump.conn
     conn.start_command(request)
@@ -38,7 +46,12 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
         while True:
             while (event := conn.next_event()) is not NEED_DATA:
                 if isinstance(event, Output):
-                    _write_all(fds[event.stream], event.data)
+                    fd = fds[event.stream]
+                    if fd >= 0 and not _write_all(fd, event.data):
+                        # Its reader left: drop the rest, and have the server
+                        # close the pipe, as ssh does (the command meets EPIPE).
+                        fds[event.stream] = -1
+                        conn.close_output(event.stream)
                 elif isinstance(event, Exited):
                     return event.status
             pump.check()
@@ -83,65 +96,83 @@ def _wait(pump: SocketPump, stdin: int | None, interrupts: _Interrupts) -> int |
                 conn.close_stdin()
                 stdin = None
         else:
-            pressed = interrupts.take()
-            if pressed == 1:
-                conn.send_signal("INT")
-            elif pressed > 1:
-                raise KeyboardInterrupt
+            for name, times in interrupts.take():
+                if times > 1:
+                    if name == "INT":
+                        raise KeyboardInterrupt
+                    raise Stopped(name)
+                conn.send_signal(name)
     return stdin
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of *data* to *fd*, waiting while a non-blocking one is full."""
+def _write_all(fd: int, data: bytes) -> bool:
+    """Write all of *data* to *fd*, waiting while a non-blocking one is full; False if its reader has gone."""
     view = memoryview(data)
     while view:
         try:
             view = view[os.write(fd, view) :]
         except BlockingIOError:
             select.select([], [fd], [])
+        except BrokenPipeError:
+            return False
+    return True
+
+
+class Stopped(Exception):
+    """rsh got TERM or HUP a second time while the command ran: leave now."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"SIG{name} twice")
+        self.name = name
+
+
+# The signals sent on to the command, by name, as rsh gets them.
+_FORWARDED: dict[int, str] = {signal.SIGINT: "INT", signal.SIGTERM: "TERM", signal.SIGHUP: "HUP"}
 
 
 class _Interrupts:
-    """Ctrl-C while ``forward`` waits: counted, and made to wake its poll().
+    """Ctrl-C, TERM and HUP while ``forward`` waits: counted, and made to wake its poll().
 
     Outside the main thread (where Python allows no signal handler) it
     catches nothing, and ``fd`` is -1.
     """
 
     def __init__(self) -> None:
-        self.count = 0
-        self._seen = 0
+        self.counts = dict.fromkeys(_FORWARDED.values(), 0)
+        self._seen = dict(self.counts)
         self.fd = -1
+        self._old: dict[int, object] = {}
         try:
-            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+            for signum in _FORWARDED:
+                self._old[signum] = signal.signal(signum, self._on_signal)
         except ValueError:
             return
         self.fd, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._old_wakeup = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        self.count += 1
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.counts[_FORWARDED[signum]] += 1
 
     def new(self) -> bool:
-        """True when Ctrl-C was pressed since the last ``take``."""
-        return self.count != self._seen
+        """True when a signal came since the last ``take``."""
+        return self.counts != self._seen
 
-    def take(self) -> int:
-        """Drain the wake-up pipe; return how many Ctrl-Cs there have been (0 if none new)."""
+    def take(self) -> list[tuple[str, int]]:
+        """Drain the wake-up pipe; return each signal that came since, with how many times it has come in all."""
         try:
             os.read(self.fd, 512)
         except BlockingIOError:
             pass
-        if self.count == self._seen:
-            return 0
-        self._seen = self.count
-        return self.count
+        came = [(name, n) for name, n in self.counts.items() if n != self._seen[name]]
+        self._seen = dict(self.counts)
+        return came
 
     def close(self) -> None:
-        """Put back the previous SIGINT handling."""
+        """Put back the previous signal handling."""
         if self.fd >= 0:
             signal.set_wakeup_fd(self._old_wakeup)
-            signal.signal(signal.SIGINT, self._old_handler)
+            for signum, handler in self._old.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
             os.close(self.fd)
             os.close(self._w)
             self.fd = -1

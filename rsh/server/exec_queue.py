@@ -57,6 +57,8 @@ class Started(Protocol):
 
     def close_stdin(self) -> None: ...
 
+    def close_output(self, stream: str) -> None: ...
+
 
 class _Counts(Protocol):
     limits: Limits
@@ -128,6 +130,7 @@ class QueuedCommand:
         self._t0 = t0
         self._stdin = bytearray()
         self._eof = False
+        self._closed: list[str] = []  # streams whose reader left meanwhile (``closed``)
         self._paused = False
         #: Resolved once it no longer waits (the listener waits for it like for a command's reaping).
         self.reaped: asyncio.Future[None] = loop.create_future()
@@ -148,6 +151,10 @@ class QueuedCommand:
     def close_stdin(self) -> None:
         """The client's stdin ends here."""
         self._eof = True
+
+    def close_output(self, stream: str) -> None:
+        """The client's reader of *stream* has gone: the command will start with that pipe closed."""
+        self._closed.append(stream)
 
     def signal(self, signum: int) -> None:
         """End it, reported as the signal would have ended the command (all the protocol's signals end a shell)."""
@@ -176,6 +183,8 @@ class QueuedCommand:
                 command.feed_stdin(bytes(self._stdin))
             if self._eof:
                 command.close_stdin()
+            for stream in self._closed:
+                command.close_output(stream)
         self._stdin = bytearray()
         if self._paused:
             self._link.resume_input()
