@@ -16,11 +16,11 @@ from .errors import (
     CommandTimeout,
     ConnectError,
     ConnectionLost,
+    GroupFailed,
     ProtocolError,
     RemoteError,
     RshConnectionError,
     RshError,
-    GroupFailed,
     TransferFailed,
 )
 from .version import __version__

@@ -170,7 +170,7 @@ class GroupResult(dict[str, Any]):
     @property
     def succeeded(self) -> dict[str, Any]:
         """The hosts whose result is ``ok`` (exited 0, or every file arrived)."""
-        return {host: r for host, r in self.items() if not isinstance(r, BaseException) and r.ok}
+        return {host: r for host, r in self.items() if not isinstance(r, BaseException) and getattr(r, "ok", True)}
 
     @property
     def failed(self) -> dict[str, Any]:

@@ -70,15 +70,18 @@ class AsyncGroup:
         async def one(client: Any, m: Member) -> CommandResult:
             out = (lambda data: on_stdout(m.name, data)) if on_stdout else None
             err = (lambda data: on_stderr(m.name, data)) if on_stderr else None
-            result: CommandResult = await client.run(
-                command, input=input, cwd=cwd, env=env, timeout=timeout, encoding=encoding, on_stdout=out, on_stderr=err
-            )
+            result: CommandResult = await client.run(command, input=input, cwd=cwd, env=env, timeout=timeout, encoding=encoding, on_stdout=out, on_stderr=err)
             return result
 
         return await self._each(one, check, on_done)
 
     async def put(
-        self, local: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | BinaryIO, remote: str, *, check: bool = False, **options: Unpack[TransferOptions]
+        self,
+        local: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | BinaryIO,
+        remote: str,
+        *,
+        check: bool = False,
+        **options: Unpack[TransferOptions],
     ) -> GroupResult:
         """Copy *local* to *remote* on every host (see ``Group.put``).
 

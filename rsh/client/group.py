@@ -149,15 +149,18 @@ class Group:
         def one(client: Any, m: Member) -> CommandResult:
             out = (lambda data: on_stdout(m.name, data)) if on_stdout else None
             err = (lambda data: on_stderr(m.name, data)) if on_stderr else None
-            result: CommandResult = client.run(
-                command, input=input, cwd=cwd, env=env, timeout=timeout, encoding=encoding, on_stdout=out, on_stderr=err
-            )
+            result: CommandResult = client.run(command, input=input, cwd=cwd, env=env, timeout=timeout, encoding=encoding, on_stdout=out, on_stderr=err)
             return result
 
-        return self._each(one, check, on_done)
+        return self.each(one, check=check, on_done=on_done)
 
     def put(
-        self, local: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | BinaryIO, remote: str, *, check: bool = False, **options: Unpack[TransferOptions]
+        self,
+        local: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | BinaryIO,
+        remote: str,
+        *,
+        check: bool = False,
+        **options: Unpack[TransferOptions],
     ) -> GroupResult:
         """Copy *local* to *remote* on every host (as ``Client.put``; a stream is read once); host -> ``TransferResult`` or error.
 
@@ -170,7 +173,7 @@ class Group:
             result: TransferResult = client.put(source(), remote, **options)
             return result
 
-        return self._each(one, check, None)
+        return self.each(one, check=check)
 
     def get(self, remote: str | Sequence[str], local_dir: str | os.PathLike[str], *, check: bool = False, **options: Unpack[TransferOptions]) -> GroupResult:
         """Copy *remote* from every host into ``local_dir/HOST/``; host -> ``TransferResult`` or error.
@@ -183,7 +186,7 @@ class Group:
             result: TransferResult = client.get(remote, host_dir(local_dir, m.name), **options)
             return result
 
-        return self._each(one, check, None)
+        return self.each(one, check=check)
 
     def _client(self, m: Member) -> Any:
         with self._lock:
@@ -203,8 +206,14 @@ class Group:
             self._clients[m.name] = client
         return client
 
-    def _each(self, work: Callable[[Any, Member], object], check: bool, on_done: HostDone | None) -> GroupResult:
-        """Run *work* on each host, *limit* at a time, each in a thread; wait for all."""
+    def each(self, work: Callable[[Any, Member], object], *, check: bool = False, on_done: HostDone | None = None) -> GroupResult:
+        """Call ``work(client, member)`` for every host, *limit* at a time, each in a thread; host -> what it returned or raised.
+
+        For what differs per host (``run``, ``put`` and ``get`` are made of it).
+
+        Raises:
+            GroupFailed: *check* is set and some host raised or returned something not ``ok``.
+        """
         todo: queue.SimpleQueue[Member] = queue.SimpleQueue()
         for m in self.members:
             todo.put(m)
