@@ -127,7 +127,6 @@ def run_exec(args: argparse.Namespace) -> int:
         UsageError: no command, an option that takes one host, bad hosts.
     """
     from . import fanout_output as out
-    from .exec import _quoted, _stdin_is_data
 
     words = [args.address, *args.command] if args.address is not None else list(args.command)
     command = " ".join(words)
@@ -139,7 +138,7 @@ def run_exec(args: argparse.Namespace) -> int:
     if args.fan_grouped and args.fan_out_dir:
         raise UsageError("--group and --out-dir: choose one")
     hosts = _members(args, hosts_of(args))
-    stdin = sys.stdin.buffer.read() if not args.no_stdin and _stdin_is_data() else None
+    stdin = None if args.no_stdin else _stdin_data()
     stdout, stderr = sys.stdout.buffer, sys.stderr.buffer
     printer: out.Printer
     if args.fan_out_dir:
@@ -214,8 +213,23 @@ def _end(args: argparse.Namespace, result: Any) -> int:
     return out.exit_status(result)
 
 
+def _stdin_data() -> bytes | None:
+    """As ssh without -t: stdin is the command's when it is not a terminal; read once, for every host."""
+    if sys.stdin is None or _is_tty(0):
+        return None
+    try:
+        return sys.stdin.buffer.read()
+    except OSError:
+        return None
+
+
 def _is_tty(fd: int) -> bool:
     try:
         return os.isatty(fd)
     except OSError:
-        return False
+        return False  # closed: no terminal, and no data either
+
+
+def _quoted(word: str) -> str:
+    """*word* as one word for a POSIX shell (as ``rsh.cli.exec`` quotes ``--shell``)."""
+    return "'" + word.replace("'", "'\\''") + "'"

@@ -165,9 +165,9 @@ class Grouped(Printer):
 
 def grouped_block(hosts: list[str], text: bytes) -> bytes:
     """One ``--group`` block: a rule, the hosts and how many, a rule, the output (ending in a newline)."""
-    names = ",".join(hosts)
-    rule = "-" * max(15, min(len(names) + 5, 79))
-    head = f"{rule}\n{names} ({len(hosts)})\n{rule}\n".encode("utf-8", "replace")
+    title = f"{','.join(hosts)} ({len(hosts)})"
+    rule = "-" * max(15, min(len(title), 79))  # as long as the title, within a terminal's width
+    head = f"{rule}\n{title}\n{rule}\n".encode("utf-8", "replace")
     return head + text + (b"" if text.endswith(b"\n") else b"\n")
 
 
