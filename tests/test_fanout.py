@@ -274,9 +274,11 @@ def test_group_run_put_get_and_check(fleet: Fleet, tmp_path: Path) -> None:
     with rsh.Group([fleet.member(n) for n in MIXED], limit=2) as group:
         check_mixed(group.run(COMMAND, on_stdout=took))
         assert b"".join(d for h, d in seen if h == "three") == b"hello from three\nsame\nno newline"
+    # (A wrong token costs a second of the server's delay: once is enough.)
+    with rsh.Group([fleet.member(n) for n in ("s0", "three", STOPPED)]) as group:
         with pytest.raises(GroupFailed) as caught:
             group.run("exit ${FAN_CODE:-0}", check=True)
-        assert "failed on 3 of 5 hosts: three, stopped, badtoken" in str(caught.value)
+        assert "failed on 2 of 3 hosts: three, stopped" in str(caught.value)
         assert caught.value.result["s0"].ok and caught.value.result["three"].exit_code == 3
     with rsh.Group([fleet.member(n) for n in ("s4", "s5")]) as group:
         (tmp_path / "f").write_text("data\n")
@@ -298,9 +300,10 @@ def test_group_takes_addresses_with_one_token(fleet: Fleet) -> None:
 async def test_async_group_the_same(fleet: Fleet, tmp_path: Path) -> None:
     async with rsh.AsyncGroup([fleet.member(n) for n in MIXED], limit=2) as group:
         check_mixed(await group.run(COMMAND))
+    async with rsh.AsyncGroup([fleet.member(n) for n in ("s0", "three", STOPPED)]) as group:
         with pytest.raises(GroupFailed) as caught:
             await group.run("exit ${FAN_CODE:-0}", check=True)
-        assert set(caught.value.result.failed) == {"three", STOPPED, WRONG_TOKEN}
+        assert set(caught.value.result.failed) == {"three", STOPPED}
         assert (await group.run("echo again"))["s0"].stdout == b"again\n"
     async with rsh.AsyncGroup([fleet.member(n) for n in ("s6", "s7")]) as group:
         (tmp_path / "f").write_text("async\n")
