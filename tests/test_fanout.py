@@ -228,7 +228,7 @@ def test_put_and_get_on_many_hosts(fleet: Fleet, tmp_path: Path) -> None:
         (["exec", "-H", "a:99999", "true"], "rsh: "),
         (["get", "-H", "s0", "f", "-"], "rsh: get -H writes to DIR/HOST/ for each host, not to '-'"),
         (["put", "-H", "s0", "f"], "rsh: put -H needs at least two paths: LOCAL... REMOTE"),
-        (["exec"], "rsh: no HOST given"),
+        (["exec"], "rsh: the following arguments are required: HOST[:PORT] (or -H/-g/-f for many hosts)"),
     ],
 )
 def test_bad_command_lines_say_what_in_one_line(invoke: Callable[..., Invoked], tmp_path: Path, argv: list[str], message: str) -> None:

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if fanout.requested(args):
         return fanout.run_exec(args)
     if args.address is None:
-        raise UsageError("no HOST given: rsh exec HOST[:PORT] -- CMD [ARG...] (or -H/-g/-f for many hosts)")
+        # HOST is optional to argparse only because -H/-g/-f stand for it: its words, then.
+        raise UsageError("the following arguments are required: HOST[:PORT] (or -H/-g/-f for many hosts)")
     # Like ssh: the words are joined with spaces and the remote shell parses them.
     command = " ".join(args.command)
     if not command.strip():

@@ -163,9 +163,16 @@ def run_exec(args: argparse.Namespace) -> int:
             on_stderr=lambda data: printer.output(m.name, "stderr", data),
         )
 
-    with _group(args, hosts) as group:
-        result = group.each(one, on_done=printer.done)
-    printer.finish(result)
+    try:
+        with _group(args, hosts) as group:
+            result = group.each(one, on_done=_explaining(hosts, printer.done))
+        printer.finish(_explained(hosts, result))
+    except BrokenPipeError:
+        printer.reader_left = True
+    if printer.reader_left:
+        # Like `rsh exec HOST ... | head`: the reader had enough; stop quietly.
+        _quiet_stdout()
+        return _EXIT_SIGPIPE
     return _end(args, result)
 
 
@@ -195,13 +202,45 @@ def run_transfer(args: argparse.Namespace) -> int:
 
             # stdin is read once, and each host is given the bytes as a stream of its own.
             local = shared_source(sys.stdin.buffer if firsts == ["-"] else firsts if len(firsts) > 1 else firsts[0])
-            result = group.each(lambda client, m: client.put(local(), last, **options), on_done=printer.done)
+            result = group.each(lambda client, m: client.put(local(), last, **options), on_done=_explaining(hosts, printer.done))
         else:
             from ..client.group import host_dir
 
             remotes: Any = firsts if len(firsts) > 1 else firsts[0]
-            result = group.each(lambda client, m: client.get(remotes, host_dir(last, m.name), **options), on_done=printer.done)
-    return _end(args, result)
+            result = group.each(lambda client, m: client.get(remotes, host_dir(last, m.name), **options), on_done=_explaining(hosts, printer.done))
+    return _end(args, _explained(hosts, result))
+
+
+def _explain(settings: Settings, value: object) -> object:
+    """A name neither in DNS nor in the config file is said to be neither (as ``Settings.explained`` says it for one host)."""
+    import socket
+
+    from ..errors import ConnectError
+
+    if isinstance(value, ConnectError) and not settings.alias and isinstance(value.__cause__, socket.gaierror):
+        return ConnectError(f"{value} (and {settings.name!r} is not a host in {settings.config.path})")
+    return value
+
+
+def _explaining(hosts: dict[str, tuple[Member, Settings]], done: Callable[[str, object, float], None]) -> Callable[[str, object, float], None]:
+    return lambda name, value, elapsed: done(name, _explain(hosts[name][1], value), elapsed)
+
+
+def _explained(hosts: dict[str, tuple[Member, Settings]], result: Any) -> Any:
+    for name, value in result.items():
+        result[name] = _explain(hosts[name][1], value)
+    return result
+
+
+#: Local stdout was closed under us, as a process killed by SIGPIPE (``rsh.cli.exec``'s status).
+_EXIT_SIGPIPE = 141
+
+
+def _quiet_stdout() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's last flush adds no traceback (as ``rsh.cli.exec`` does)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 def _end(args: argparse.Namespace, result: Any) -> int:

@@ -97,11 +97,15 @@ class Printer:
         self.stdout = stdout
         self.stderr = stderr
         self.lock = threading.Lock()
+        #: The reader of our stdout left (``| head``): the hosts still writing are stopped, quietly.
+        self.reader_left = False
 
     def output(self, host: str, stream: str, data: bytes) -> None:
         pass
 
     def done(self, host: str, value: object, elapsed: float) -> None:
+        if self.reader_left and isinstance(value, BrokenPipeError):
+            return
         status, code = outcome(value)
         if code != 0:
             self.write(self.stderr, f"rsh: {host}: {status}\n".encode("utf-8", "replace"))
@@ -110,9 +114,17 @@ class Printer:
         pass
 
     def write(self, out: IO[bytes], data: bytes) -> None:
+        """Write and flush; a closed stdout raises BrokenPipeError, which stops the host whose output it was."""
         with self.lock:
-            out.write(data)
-            out.flush()
+            if self.reader_left and out is self.stdout:
+                raise BrokenPipeError("stdout was closed")
+            try:
+                out.write(data)
+                out.flush()
+            except BrokenPipeError:
+                if out is self.stdout:
+                    self.reader_left = True
+                raise
 
 
 class Live(Printer):
@@ -136,7 +148,7 @@ class Live(Printer):
     def done(self, host: str, value: object, elapsed: float) -> None:
         for stream in ("stdout", "stderr"):
             rest = self.partial.pop((host, stream), b"")
-            if rest:
+            if rest and not (self.reader_left and stream == "stdout"):
                 self.write(self._out(stream), self.prefix[host] + rest + b"\n")
         super().done(host, value, elapsed)
 
