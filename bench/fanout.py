@@ -84,9 +84,7 @@ def main() -> None:
         why_not_ansible = None if ansible.exists() else "ansible-core is not installed (pip install 'rsh[ansible]')"
         if why_not_ansible is None:
             inventory = Path(client, "inventory.ini")
-            inventory.write_text(
-                "[all]\n" + "\n".join(names) + f"\n[all:vars]\nansible_connection=rsh\nansible_python_interpreter={sys.executable}\n"
-            )
+            inventory.write_text("[all]\n" + "\n".join(names) + f"\n[all:vars]\nansible_connection=rsh\nansible_python_interpreter={sys.executable}\n")
             plugins = subprocess.run([sys.executable, "-m", "rsh.ansible"], capture_output=True, text=True, env=environ, check=True).stdout.strip()
             a_env = {**environ, "ANSIBLE_CONNECTION_PLUGINS": plugins, "ANSIBLE_HOME": str(Path(client, "ansible"))}
             argv = [str(ansible), "-i", str(inventory), "all", "-f", str(len(names)), "-m", "command", "-a", "uname -a"]

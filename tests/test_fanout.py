@@ -69,7 +69,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     def start(name: str) -> None:
         home = root / "homes" / name
         home.mkdir(parents=True)
-        servers[name] = factory(where=root / "servers" / name, env_extra={"HOME": str(home), "FAN_NAME": name, **ROLES.get(name, {})})
+        # No delay before a wrong token is answered: the test of one need not wait a second for it.
+        servers[name] = factory("--auth-fail-delay", "0", where=root / "servers" / name, env_extra={"HOME": str(home), "FAN_NAME": name, **ROLES.get(name, {})})
 
     try:
         threads = [threading.Thread(target=start, args=(n,)) for n in [*ROLES, STOPPED]]
@@ -245,6 +246,21 @@ def test_implicit_exec_form_and_options_after_the_hosts(fleet: Fleet) -> None:
     assert sorted(lines_of(r.stdout)) == ["s0: x", "s1: x"]
 
 
+def test_a_reader_that_leaves_stops_every_host_quietly(fleet: Fleet) -> None:
+    with subprocess.Popen(rsh_argv("exec", "-H", "s0,s1", "-n", "--", "yes"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rsh_env(fleet.root)) as p:
+        assert p.stdout is not None and p.stderr is not None
+        assert p.stdout.readline().endswith(b": y\n")
+        p.stdout.close()
+        assert p.wait(60) == 141
+        assert p.stderr.read() == b""
+
+
+def test_a_name_neither_in_dns_nor_the_config_file_says_so(fleet: Fleet) -> None:
+    r = fleet.run("exec", "-H", "s0,no-such-host.invalid", "--", "true")
+    assert r.returncode == 255
+    assert "(and 'no-such-host.invalid' is not a host in " in r.stderr.decode()
+
+
 # -- the Python API -------------------------------------------------------------------------
 
 
@@ -274,7 +290,6 @@ def test_group_run_put_get_and_check(fleet: Fleet, tmp_path: Path) -> None:
     with rsh.Group([fleet.member(n) for n in MIXED], limit=2) as group:
         check_mixed(group.run(COMMAND, on_stdout=took))
         assert b"".join(d for h, d in seen if h == "three") == b"hello from three\nsame\nno newline"
-    # (A wrong token costs a second of the server's delay: once is enough.)
     with rsh.Group([fleet.member(n) for n in ("s0", "three", STOPPED)]) as group:
         with pytest.raises(GroupFailed) as caught:
             group.run("exit ${FAN_CODE:-0}", check=True)
