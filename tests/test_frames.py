@@ -205,3 +205,16 @@ def test_encoder_refuses_unknown_type_and_huge_header() -> None:
 def test_encoding_is_length_prefixed_compact_json() -> None:
     wire = encode_frame("stdout", None, b"hi")
     assert wire == b'\x00\x00\x00\x1a{"type":"stdout","size":2}hi'
+
+
+def test_the_wireshark_dissector_knows_every_message_type() -> None:
+    # It refuses an unknown type as the receiver does: its list must be the codec's.
+    import re
+    from pathlib import Path
+
+    from rsh.protocol.frames import MESSAGE_TYPES
+
+    lua = (Path(__file__).resolve().parent.parent / "rsh" / "teach" / "rsh_wire.lua").read_text()
+    listed = re.search(r"for t in \(\[\[(.*?)\]\]\)", lua, re.S)
+    assert listed is not None
+    assert set(listed.group(1).split()) == MESSAGE_TYPES

@@ -125,7 +125,7 @@ def test_hello_is_queued_at_once_and_says_nothing_of_who_before_auth() -> None:
         "encoding": "utf-8",
         "os": "Linux 6",
         "shell": "/bin/sh",
-        "features": ["shell"],
+        "features": ["shell", "closed"],
     }
 
 
@@ -329,8 +329,8 @@ def test_what_each_state_accepts_is_what_docs_protocol_md_lists() -> None:
         return {t for (d, t) in SERVER_TRANSITIONS[state] if d is Direction.RECV}
 
     assert accepts(ServerState.AUTH) == {"auth"}
-    assert accepts(ServerState.READY) == {"exec", "complete", "put", "get", "shell", "stdin", "signal"}
-    assert accepts(ServerState.RUNNING) == {"stdin", "signal"}
+    assert accepts(ServerState.READY) == {"exec", "complete", "put", "get", "shell", "stdin", "signal", "closed"}
+    assert accepts(ServerState.RUNNING) == {"stdin", "signal", "closed"}
     assert accepts(ServerState.SHELL) == {"line", "input", "resize", "signal", "complete", "check"}
     assert accepts(ServerState.LINE) == {"input", "resize", "signal"}
     assert accepts(ServerState.RECEIVING) == accepts(ServerState.DISCARDING) == {"file", "dir", "symlink", "resume", "data", "file_end", "error", "end"}

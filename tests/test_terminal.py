@@ -176,6 +176,15 @@ def test_completion_quotes_a_name_with_a_space_and_a_quote(term: pexpect.spawn, 
     term.expect(PROMPT)
 
 
+def test_completion_of_a_variable_the_live_shell_holds(term: pexpect.spawn) -> None:
+    run(term, "MY_UNUSUAL_VAR=42")  # not exported: only the live shell knows it
+    term.send('echo "$MY_UNU\t')
+    term.expect("SUAL_VAR")
+    term.sendline('"')
+    term.expect("42")
+    term.expect(PROMPT)
+
+
 @pytest.mark.skipif(shutil.which("vim") is None, reason="vim is not installed on this machine")
 def test_vim_edits_a_file_and_the_terminal_comes_back(term: pexpect.spawn, tmp_path: Path) -> None:
     before = stty(term)
@@ -191,25 +200,73 @@ def test_vim_edits_a_file_and_the_terminal_comes_back(term: pexpect.spawn, tmp_p
     assert stty(term) == before
 
 
+def fresh_stty(tmp: Path) -> str:
+    """``stty -a`` of a pseudo-terminal as pexpect makes one, before any program changed it."""
+    child = pexpect.spawn("sleep", ["5"], dimensions=(30, 100))
+    try:
+        return stty(child)
+    finally:
+        child.terminate(force=True)
+        child.close()
+
+
+def stty_after_exit(child: pexpect.spawn, tty: str) -> str:
+    """``stty -a`` of *child*'s terminal once it has exited (pexpect still holds the terminal open)."""
+    child.expect(pexpect.EOF)
+    return subprocess.run(["stty", "-a", "-F", tty], capture_output=True, text=True, check=True).stdout
+
+
 def test_the_terminal_is_restored_after_the_server_is_killed_mid_line(make_server: ServerFactory, tmp_path: Path) -> None:
     srv = make_server()
     child = spawn(tmp_path, "connect", "--token-file", str(srv.token_file), srv.address)
     try:
+        tty = os.readlink(f"/proc/{child.pid}/fd/0")
         child.expect(PROMPT)
-        before = stty(child)
-        child.sendline("echo sta''rt; sleep 100")
+        child.sendline("echo sta''rt; vim -u NONE -N 2>/dev/null || sleep 100")
         child.expect("start")
+        time.sleep(1.0)
         srv.proc.send_signal(signal.SIGKILL)
         child.expect("lost .*while that line ran: it may have run")
+        if shutil.which("vim"):
+            assert "\x1b[?1049l" in child.before  # vim's alternate screen, left before the message
         child.expect(r"\[Y/n\]")
-        assert stty(child) == before or "icanon" not in before  # prompt_toolkit asks with its own modes
         child.sendline("n")
-        child.expect(pexpect.EOF)
+        assert stty_after_exit(child, tty) == fresh_stty(tmp_path)
         child.close()
         assert child.exitstatus == 255
         assert "Traceback" not in child.before
     finally:
         child.terminate(force=True)
+
+
+def test_term_to_rsh_mid_line_restores_the_terminal_and_says_so_in_the_status(server: ServerProcess, tmp_path: Path) -> None:
+    child = spawn(tmp_path, "connect", "--token-file", str(server.token_file), server.address)
+    try:
+        tty = os.readlink(f"/proc/{child.pid}/fd/0")
+        child.expect(PROMPT)
+        child.sendline("sleep 100")
+        time.sleep(0.5)
+        os.kill(child.pid, signal.SIGTERM)
+        assert stty_after_exit(child, tty) == fresh_stty(tmp_path)
+        child.close()
+        assert child.exitstatus == 128 + signal.SIGTERM
+    finally:
+        child.terminate(force=True)
+
+
+def test_tilde_dot_after_a_newline_disconnects(term: pexpect.spawn) -> None:
+    term.sendline("cat")
+    time.sleep(0.3)
+    term.send("typed\r")
+    term.send("~?")
+    term.expect("~\\.  - disconnect")
+    term.send("~~x\r")
+    term.expect("~x")  # ~~ is one ~, sent on
+    term.send("~.")
+    term.expect("disconnected")
+    term.expect(pexpect.EOF)
+    term.close()
+    assert term.exitstatus == 255
 
 
 def test_a_line_not_sent_is_said_not_to_have_run(make_server: ServerFactory, tmp_path: Path) -> None:
@@ -253,3 +310,38 @@ def test_exec_t_runs_one_command_on_a_terminal(server: ServerProcess, tmp_path: 
         timeout=30,
     )
     assert b"Pseudo-terminal will not be allocated" in r.stderr and b"not a tty" in r.stdout
+
+
+@pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"])
+def test_each_kind_of_shell_keeps_its_state_and_says_where_lines_end(make_server: ServerFactory, tmp_path: Path, shell: str) -> None:
+    import asyncio
+
+    from rsh.client.aio import AsyncClient
+    from rsh.client.shell import ShellExited
+
+    if not os.access(shell, os.X_OK):
+        pytest.skip(f"{shell} is not on this machine")
+    srv = make_server("--shell", shell)
+
+    async def session() -> tuple[list[tuple[int, bytes]], int]:
+        client = await AsyncClient.connect("127.0.0.1", srv.port, srv.token, tls=False)
+        seen = bytearray()
+        shell_ = await client.open_shell(lambda _s, d: seen.extend(d), term="xterm", rows=24, cols=80)
+        results = []
+        for line in ["X=1; f() { echo fn-$1; }", 'echo "[$X]"; f a', "false", 'echo "[$?]"', "cd /tmp", r"printf 'text\0/x\0\n'; echo __rsh_end_00"]:
+            seen.clear()
+            end = await shell_.run(line)
+            results.append((end.status, bytes(seen)))
+        assert end.cwd == "/tmp"
+        try:
+            await shell_.run("true && exit 6")
+        except ShellExited as exc:
+            code = exc.code
+        await client.close()
+        return results, code
+
+    results, code = asyncio.run(session())
+    assert b"[1]" in results[1][1] and b"fn-a" in results[1][1]
+    assert results[2][0] == 1 and b"[1]" in results[3][1]
+    assert results[5][0] == 0 and b"__rsh_end_00" in results[5][1]
+    assert code == 6

@@ -3,7 +3,12 @@
 Bytes are passed through untouched: remote stdout to local fd 1, stderr to
 fd 2, local stdin (when it is not a terminal) to the command.  The first
 Ctrl-C is sent to the remote command as INT and rsh waits for it to end; a
-second one leaves at once.
+second one leaves at once.  A local reader that leaves early (``| head``)
+gets nothing more, the command meets a closed pipe there and runs to its
+end, and its status is rsh's, as with ssh.  A closed
+stdin, stdout or stderr is opened on /dev/null before any socket is, as
+ssh does: otherwise the connection would take its number, and the remote
+command's output would be written into it.
 
 It runs on the blocking client (``Client.forward``), with no event loop:
 a single command needs none, and not loading asyncio is a fifth of
@@ -27,11 +32,11 @@ from .options import UsageError, add_client_options, say
 if TYPE_CHECKING:
     from ..protocol.frames import TraceHook
 
-__all__ = ["add_parser", "run", "run_exec", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]
+__all__ = ["add_parser", "run", "run_exec", "open_std_descriptors", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]
 
 #: The command ran past --timeout (as coreutils' timeout(1) reports it).
 EXIT_TIMEOUT = 124
-#: Local stdout was closed under us, as a process killed by SIGPIPE.
+#: Local stdout was closed under us, as a process killed by SIGPIPE (``rsh get``'s; ``rsh exec`` lets the command finish).
 EXIT_SIGPIPE = 128 + signal.SIGPIPE
 
 
@@ -67,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         UsageError: no command, a malformed address or ``--fingerprint``.
         RshError: connection, authentication or protocol failure (exit 255).
     """
+    open_std_descriptors()  # before any socket, for many hosts too
     if fanout.requested(args):
         return fanout.run_exec(args)
     if args.address is None:
@@ -168,14 +174,33 @@ def run_exec(
             status = client.forward(command, stdin=0 if forward_stdin else None, timeout=timeout, encoding=encoding)
         except KeyboardInterrupt:
             return 128 + signal.SIGINT
-        except BrokenPipeError:
-            # Like `ssh ... | head`: the reader left; stop quietly.
-            quiet_stdout()
-            return EXIT_SIGPIPE
     if status.timed_out:
         say(f"command timed out after {status.elapsed:.1f}s")
         return EXIT_TIMEOUT
     return status.exit_code if status.exit_code is not None else 128 + (status.signal or 0)
+
+
+def open_std_descriptors() -> None:
+    """Open /dev/null on whichever of descriptors 0, 1 and 2 is closed, as ssh does first thing.
+
+    A socket opened while one is closed would take its number: a closed
+    stdout would send the remote command's output into the connection.
+    Python leaves ``sys.stdout`` or ``sys.stderr`` None for a descriptor
+    closed at start; they are pointed at the new one, so that rsh's own
+    messages go where ssh's would (nowhere), not to the other stream.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        devnull = os.open(os.devnull, os.O_RDWR)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        if fd and getattr(sys, ("stdout", "stderr")[fd - 1]) is None:
+            setattr(sys, ("stdout", "stderr")[fd - 1], open(fd, "w", closefd=False))  # kept for the process
 
 
 def quiet_stdout() -> None:

@@ -53,6 +53,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     p.add_argument("--token-file", metavar="PATH", help=f"token file, created (mode 0600) if missing (default {default_token_file()})")
     p.add_argument("--no-auth", action="store_true", help="accept clients without a token (refused beyond loopback unless --i-know-this-is-insecure)")
     p.add_argument("--encoding", help="declare command output to be in this encoding (default: the locale's)")
+    p.add_argument("--shell", metavar="PATH", help="the shell a prompt session runs (default: the server user's login shell)")
 
     g = p.add_argument_group("TLS (on by default beyond loopback)")
     tls = g.add_mutually_exclusive_group()
@@ -111,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
             codecs.lookup(args.encoding)
         except LookupError as exc:
             raise UsageError(f"unknown encoding {args.encoding!r}") from exc
+    if args.shell and not (os.path.isfile(args.shell) and os.access(args.shell, os.X_OK)):
+        raise UsageError(f"--shell {args.shell}: no such executable file")
     guard = serve_guard(args, no_auth=args.no_auth)
     token: str | None = None
     if not args.no_auth:
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             say(f"created a new token in {token_path} (mode 0600); clients read it from there, or from RSH_TOKEN")
         else:
             say(f"using the token in {token_path}")
-    server = Server(args.host, args.port, token, encoding=args.encoding, guard=guard)
+    server = Server(args.host, args.port, token, encoding=args.encoding, guard=guard, shell=args.shell)
     # Like any daemon, leave the directory we were started in (it may be
     # unmounted later); commands start in the home directory anyway, and
     # spawning there from there is the fast path (see rsh.server.process).

@@ -123,9 +123,11 @@ class Client(Connected):
         Returns:
             How the command ended (``timed_out`` if its *timeout* passed).
 
+        A *stdout* or *stderr* whose reader leaves (EPIPE) gets nothing more
+        and the server closes that pipe, as with ssh: the command meets EPIPE
+        there, runs to its end, and its status is returned.
+
         Raises:
-            BrokenPipeError: *stdout* or *stderr* was closed under us; the
-                connection is closed, and with it the server stops the command.
             RemoteError, ConnectionLost; KeyboardInterrupt (the second Ctrl-C,
                 the connection is then closed).
         """

@@ -1,7 +1,11 @@
 """A command wired to local file descriptors, as ``ssh HOST CMD`` is: ``rsh exec``'s loop.
 
 Output goes to the descriptors as it arrives, byte for byte; stdin is read
-only as fast as the server takes it; Ctrl-C is sent on to the command.  This
+only as fast as the server takes it; Ctrl-C is sent on to the command.  A
+reader that leaves early (``rsh exec h -- CMD | head -1``) is ssh's case
+too: what was for it is dropped from then on, the server closes that pipe
+so the command meets EPIPE there as it would locally (``yes`` ends), the
+command runs to its end, and its status is the result.  This
 is the one loop that is not an ``rsh.client.ops`` operation: it waits on
 stdin and Ctrl-C beside the socket, and streams without keeping anything.
 """
@@ -24,10 +28,12 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
     """Run *request* with its output to *stdout* / *stderr* and its input from *stdin* (None: empty).
 
     In the main thread, the first Ctrl-C (SIGINT) sends INT to the remote
-    command and keeps waiting; a second raises KeyboardInterrupt.
+    command and keeps waiting; a second raises KeyboardInterrupt.  Output
+    for a *stdout* or *stderr* whose reader has gone (EPIPE) is dropped
+    and the server told to close that pipe, as ssh does; the command is
+    left to finish.
 
     Raises:
-        BrokenPipeError: *stdout* or *stderr* was closed under us.
         RemoteError, ConnectionLost, KeyboardInterrupt.
     """
     conn = pump.conn
@@ -38,7 +44,12 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
         while True:
             while (event := conn.next_event()) is not NEED_DATA:
                 if isinstance(event, Output):
-                    _write_all(fds[event.stream], event.data)
+                    fd = fds[event.stream]
+                    if fd >= 0 and not _write_all(fd, event.data):
+                        # Its reader left: drop the rest, and have the server
+                        # close the pipe, as ssh does (the command meets EPIPE).
+                        fds[event.stream] = -1
+                        conn.close_output(event.stream)
                 elif isinstance(event, Exited):
                     return event.status
             pump.check()
@@ -91,14 +102,17 @@ def _wait(pump: SocketPump, stdin: int | None, interrupts: _Interrupts) -> int |
     return stdin
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of *data* to *fd*, waiting while a non-blocking one is full."""
+def _write_all(fd: int, data: bytes) -> bool:
+    """Write all of *data* to *fd*, waiting while a non-blocking one is full; False if its reader has gone."""
     view = memoryview(data)
     while view:
         try:
             view = view[os.write(fd, view) :]
         except BlockingIOError:
             select.select([], [fd], [])
+        except BrokenPipeError:
+            return False
+    return True
 
 
 class _Interrupts:

@@ -26,7 +26,7 @@ _BREAKS = " \t|;&()<>"
 class Suggestion:
     """What the word under the cursor is, and the part typed so far."""
 
-    kind: str  # "builtin", "command", "path" or "local-path"
+    kind: str  # "builtin", "command", "path", "variable" or "local-path"
     prefix: str
 
 
@@ -44,6 +44,11 @@ def suggest(text: str) -> Suggestion | None:
         return None
     start = _word_start(text)
     word = text[start:]
+    bare = word.lstrip('"')
+    if bare.startswith("$"):
+        name = bare[2:] if bare.startswith("${") else bare[1:]
+        if name.replace("_", "a").isalnum() or not name:
+            return Suggestion("variable", name)
     before = text[:start].rstrip(" \t")
     first_word = not before or before[-1] in "|;&("
     if first_word and "/" not in word:
@@ -137,7 +142,10 @@ class RshCompleter(Completer):
         except Exception:
             return  # a lost connection is reported when the next command runs
         for name in names:
-            yield Completion(shell_quote(name), -len(s.prefix), display=_basename(name))
+            if s.kind == "variable":
+                yield Completion(name, -len(s.prefix))
+            else:
+                yield Completion(shell_quote(name), -len(s.prefix), display=_basename(name))
 
 
 def _basename(name: str) -> str:

@@ -92,15 +92,17 @@ _TRANSITIONS: dict[ClientState, dict[tuple[Direction, str], Any]] = {
         (S, "put"): ClientState.PUTTING,
         (S, "get"): ClientState.GETTING,
         (S, "shell"): ClientState.SHELL,
-        # stdin or a signal racing the command's exit: the server ignores them.
+        # stdin, a signal or closed racing the command's exit: the server ignores them.
         (S, "stdin"): STAY,
         (S, "signal"): STAY,
+        (S, "closed"): STAY,
         # idle_timeout and the like, just before the server closes.
         (R, "error"): STAY,
     },
     ClientState.RUNNING: {
         (S, "stdin"): STAY,
         (S, "signal"): STAY,
+        (S, "closed"): STAY,
         (R, "stdout"): STAY,
         (R, "stderr"): STAY,
         (R, "exit"): ClientState.READY,
@@ -240,6 +242,18 @@ class ClientProtocol(Connection):
         if name not in SIGNALS:
             raise ValueError(f"unknown signal {name!r}; one of {', '.join(SIGNALS)}")
         self.send("signal", {"signal": name})
+
+    def close_output(self, stream: str) -> bool:
+        """Tell the server the reader of the command's *stream* (``stdout``, ``stderr``) has gone.
+
+        It stops reading that pipe and closes its end, so that the command
+        meets a closed pipe there, as it would locally.  Returns False, and
+        sends nothing, when the server is too old to know the frame.
+        """
+        if "closed" not in (self.info.get("features") or ()):
+            return False
+        self.send("closed", {"stream": stream})
+        return True
 
     def request_completions(self, kind: str, prefix: str) -> None:
         """Ask for completions of *prefix* (``kind``: ``"command"`` or ``"path"``)."""

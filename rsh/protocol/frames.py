@@ -48,6 +48,7 @@ MESSAGE_TYPES = frozenset(
         "stdout",
         "stderr",
         "signal",
+        "closed",
         "exit",
         "error",
         "complete",

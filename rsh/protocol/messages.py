@@ -24,7 +24,7 @@ PROTOCOL_VERSION = 1
 
 #: What this side speaks beyond version 1's first form, as ``hello`` lists
 #: it: a client asks for a feature only of a server that names it.
-FEATURES = ("shell",)
+FEATURES = ("shell", "closed")
 
 #: Signals a client may ask the server to send to a running command.
 SIGNALS: dict[str, int] = {

@@ -47,6 +47,7 @@ from .server_events import (
     GetRequested,
     InputReceived,
     LineRequested,
+    OutputClosed,
     PutRequested,
     ResizeRequested,
     ShellRequested,
@@ -56,7 +57,7 @@ from .server_events import (
 
 __all__ = [
     "ServerState", "ServerProtocol", "SERVER_TRANSITIONS", "NO_AUTH", "REJECT", "REFUSE", "CLOSE", "AUTH_FAILED_MESSAGE",
-    "Authenticated", "AuthRejected", "ExecRequested", "StdinReceived", "SignalRequested", "CompleteRequested",
+    "Authenticated", "AuthRejected", "ExecRequested", "StdinReceived", "SignalRequested", "OutputClosed", "CompleteRequested",
     "PutRequested", "GetRequested", "ShellRequested", "LineRequested", "InputReceived", "ResizeRequested", "CheckRequested",
     "FrameEvent",
 ]  # fmt: skip
@@ -120,13 +121,13 @@ SERVER_TRANSITIONS: Transitions = {
         (R, "exec"): ServerState.RUNNING, (R, "put"): ServerState.RECEIVING, (R, "get"): ServerState.SENDING,
         (R, "shell"): ServerState.SHELL,
         (R, "complete"): STAY, (S, "completions"): STAY,
-        # stdin or signal racing the exit of the command they were meant for.
-        (R, "stdin"): STAY, (R, "signal"): STAY,
+        # stdin, signal or closed racing the exit of the command they were meant for.
+        (R, "stdin"): STAY, (R, "signal"): STAY, (R, "closed"): STAY,
         # A refusal (busy, not_allowed, spawn_failed): the connection stays usable.
         (S, "error"): STAY, **_CLOSE,
     },
     ServerState.RUNNING: {
-        (R, "stdin"): STAY, (R, "signal"): STAY, (S, "stdout"): STAY, (S, "stderr"): STAY,
+        (R, "stdin"): STAY, (R, "signal"): STAY, (R, "closed"): STAY, (S, "stdout"): STAY, (S, "stderr"): STAY,
         (S, "exit"): ServerState.READY, (S, REFUSE): ServerState.READY, **_CLOSE,
     },
     # One transfer at a time, never beside a command: the transfer's own
@@ -312,10 +313,18 @@ class ServerProtocol(Connection):
             raise _bad(f"signal frame: unknown signal {name!r} (one of {', '.join(SIGNALS)})")
         return SignalRequested(SIGNALS[name])
 
+    def _on_closed(self, frame: Frame) -> Event | None:
+        if self.state is not ServerState.RUNNING:
+            return None  # READY: it raced the exit of its command
+        stream = frame.get("stream")
+        if stream not in ("stdout", "stderr"):
+            raise _bad(f"closed frame: 'stream' must be stdout or stderr, not {stream!r}")
+        return OutputClosed(stream)
+
     def _on_complete(self, frame: Frame) -> Event:
         kind, prefix, req_id = frame.get("kind"), frame.get("prefix", ""), frame.get("id", 0)
-        if kind not in ("command", "path") or not isinstance(prefix, str) or not isinstance(req_id, int):
-            raise _bad("complete frame: 'kind' must be command or path, 'prefix' a string, 'id' an integer")
+        if kind not in ("command", "path", "variable") or not isinstance(prefix, str) or not isinstance(req_id, int):
+            raise _bad("complete frame: 'kind' must be command, path or variable, 'prefix' a string, 'id' an integer")
         return CompleteRequested(kind, prefix, req_id)
 
     def _on_put(self, frame: Frame) -> Event:
@@ -363,6 +372,7 @@ class ServerProtocol(Connection):
         "exec": _on_exec,
         "stdin": _on_stdin,
         "signal": _on_signal,
+        "closed": _on_closed,
         "complete": _on_complete,
         "put": _on_put,
         "get": _on_get,

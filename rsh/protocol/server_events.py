@@ -18,6 +18,7 @@ __all__ = [
     "ExecRequested",
     "StdinReceived",
     "SignalRequested",
+    "OutputClosed",
     "CompleteRequested",
     "ShellRequested",
     "LineRequested",
@@ -59,6 +60,13 @@ class SignalRequested(Event):
     """Send *signum* to the running command."""
 
     signum: int
+
+
+@dataclass(slots=True)
+class OutputClosed(Event):
+    """The client's reader of the command's *stream* (``stdout`` or ``stderr``) has gone: stop reading it."""
+
+    stream: str
 
 
 @dataclass(slots=True)

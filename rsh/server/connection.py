@@ -36,6 +36,7 @@ from ..protocol.server import (
     CompleteRequested,
     ExecRequested,
     GetRequested,
+    OutputClosed,
     PutRequested,
     ServerProtocol,
     ServerState,
@@ -48,6 +49,7 @@ from .admission import Slot
 from .completion import complete_commands, complete_paths
 from .fdwatch import FdWatcher
 from .host import Host
+from .live_shell import LiveShell
 from .policy import CommandRefused
 from .process import RunningCommand
 from .shell_service import LIVE_EVENTS, ShellService, login_env
@@ -259,17 +261,35 @@ class ServerConnection(FramedProtocol):
         else:
             self.live.on_signal(event.signum)
 
+    def _on_closed(self, event: OutputClosed) -> None:
+        if self.command is not None:
+            self.command.close_output(event.stream)
+
     def _on_complete(self, event: CompleteRequested) -> None:
         shell = self._shell()
         items: list[str]
         if self.guard.policy:
             items = []  # restricted mode: no view of the server's commands or files
+        elif event.kind == "variable" and self.live.shell is not None:
+            self._complete_variables(event, self.live.shell)
+            return
         elif event.kind == "command":
             items = complete_commands(event.prefix, shell.env.get("PATH", os.defpath))
+        elif event.kind == "variable":
+            items = []  # no live shell, no variables of its own to tell
         else:
             live = self.live.shell  # the prompt's live shell: where its last line left it
             items = complete_paths(event.prefix, live.cwd if live else shell.cwd, shell.env.get("HOME", self.config.home))
         self.send("completions", {"id": event.id, "items": items})
+
+    def _complete_variables(self, event: CompleteRequested, live: LiveShell) -> None:
+        """Answer with the live shell's own variables: it says them, a moment later."""
+
+        def answer(names: list[str]) -> None:
+            items = sorted(n for n in names if n.startswith(event.prefix) and not n.startswith("__rsh_"))
+            self.send("completions", {"id": event.id, "items": items[:1000]})
+
+        live.list_variables(answer)
 
     def _shell(self) -> ShellSession:
         if self.shell is None:
@@ -320,6 +340,7 @@ class ServerConnection(FramedProtocol):
         ExecRequested: _on_exec,
         StdinReceived: _on_stdin,
         SignalRequested: _on_signal,
+        OutputClosed: _on_closed,
         CompleteRequested: _on_complete,
         PutRequested: _on_put,
         GetRequested: _on_get,

@@ -46,6 +46,7 @@ class Server:
         guard: admission, limits, TLS, restricted mode and audit (see
             ``rsh.server.admission``); the default has the default limits,
             plain TCP, no restrictions and no audit log.
+        shell: what a prompt session's live shell runs (the login shell by default).
 
     Raises:
         LookupError: *encoding* is not a codec Python knows.
@@ -62,6 +63,7 @@ class Server:
         log: Callable[[str], None] | None = None,
         kill_leftovers: bool = False,
         guard: Guard | None = None,
+        shell: str | None = None,
     ) -> None:
         self.host = host
         self.kill_leftovers = kill_leftovers
@@ -71,6 +73,8 @@ class Server:
         self.config = ServerConfig(token=token, max_payload=max_payload)
         if encoding is not None:
             self.config.encoding = codecs.lookup(encoding).name
+        if shell is not None:
+            self.config.shell = shell
         self.connections: set[ServerConnection] = set()
         # Commands of closed connections whose process is not yet reaped.
         self.aborted: set[Reaped] = set()

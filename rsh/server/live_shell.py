@@ -25,13 +25,13 @@ import signal
 import struct
 import termios
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from ..protocol.messages import ExitStatus, ShellRequest
 from .fdwatch import FdWatcher
 from .hangup import hang_up
-from .shell_driver import ERR_FD, LINE_FD, OUT_FD, RC_FD, REPORT_FD, TTY_FD, Driver, frame_line, parse_reports
+from .shell_driver import ERR_FD, LINE_FD, LIST, OUT_FD, RC_FD, REPORT_FD, TTY_FD, Driver, frame_line, frame_list, parse_reports
 
 __all__ = ["ShellLink", "LiveShell"]
 
@@ -110,6 +110,7 @@ class LiveShell:
         #: Where the shell is, as its last line's end said.
         self.cwd = os.fsdecode(env.get(b"HOME", b"/"))
         self._reports = bytearray()
+        self._listings: list[Callable[[list[str]], None]] = []
         self._pending_input = bytearray()
         self._returncode: int | None = None
         self._exit_timer: asyncio.TimerHandle | None = None
@@ -175,6 +176,16 @@ class LiveShell:
             # bash comes back to its prompt (and so to the driver) once per line it reads.
             self._write_all(self._feed, b"\n")
 
+    def list_variables(self, answer: Callable[[list[str]], None]) -> None:
+        """Call *answer* with the names of the shell's variables (none while a line runs: the shell is busy)."""
+        if self.line_running or self._line < 0:
+            answer([])
+            return
+        self._listings.append(answer)
+        self._write_all(self._line, frame_list(self.driver.terminator))
+        if self._feed >= 0:
+            self._write_all(self._feed, b"\n")
+
     def finish(self) -> None:
         """No more lines: the shell exits with the last line's status."""
         for fd in (self._line, self._feed):
@@ -208,6 +219,10 @@ class LiveShell:
             return
         self._reports += data
         for status, cwd in parse_reports(self._reports):
+            if status == LIST:
+                if self._listings:
+                    self._listings.pop(0)(cwd.split("\n"))
+                continue
             self.cwd = cwd or self.cwd
             self._drain()
             self.line_running = False

@@ -217,6 +217,13 @@ class RunningCommand:
         os.close(pipe.fd)
         pipe.fd = -1
 
+    def close_output(self, stream: str) -> None:
+        """The client's reader of *stream* has gone: close our end, so the command meets a closed pipe, as locally."""
+        for pipe in self._pipes:
+            if pipe.name == stream:
+                self._close_pipe(pipe)
+        self._maybe_finish()
+
     # -- stdin ----------------------------------------------------------------
 
     def feed_stdin(self, data: bytes) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import secrets
 
-__all__ = ["LINE_FD", "REPORT_FD", "OUT_FD", "ERR_FD", "TTY_FD", "RC_FD", "Driver", "driver_for", "frame_line", "parse_reports"]
+__all__ = ["LINE_FD", "REPORT_FD", "OUT_FD", "ERR_FD", "TTY_FD", "RC_FD", "LIST", "Driver", "driver_for", "frame_line", "frame_list", "parse_reports"]
 
 #: The shell's descriptors (single digits: dash takes no more).
 TTY_FD, OUT_FD, ERR_FD, RC_FD, LINE_FD, REPORT_FD = 3, 4, 5, 7, 8, 9
@@ -72,10 +72,12 @@ __rsh_rc=$?
 if [ -n "$__rsh_busy" ]; then __rsh_busy= __rsh_last=$__rsh_rc; @REPORT@fi
 PS1= PS2= PS0=
 if [ "$PROMPT_COMMAND" != "$__rsh_pc" ]; then __rsh_user_pc=$PROMPT_COMMAND PROMPT_COMMAND=$__rsh_pc; fi
-@READ@__rsh_busy=1
+@READ@@LIST@else
+__rsh_busy=1
 @RUN@__rsh_busy=
 if [ -n "$__rsh_user_pc" ]; then __rsh_ret "$__rsh_last"; eval "$__rsh_user_pc" <&3 3<&- 4>&- 5>&- 8<&- 9>&-; fi
-@REPORT@'
+@REPORT@fi
+'
 __rsh_pc='eval "$__rsh_body"'
 PROMPT_COMMAND=$__rsh_pc
 PS1= PS2= PS0=
@@ -89,7 +91,7 @@ __rsh_end=@END@
 __rsh_last=0
 __rsh_ret() { return "$1"; }
 while :; do
-@READ@@RUN@@REPORT@done
+@READ@@LIST@@RUN@@REPORT@done
 """
 
 
@@ -116,8 +118,16 @@ class Driver:
         return [self.argv[0], "-n"]
 
 
-def _fill(template: str, terminator: str) -> str:
-    body = template.replace("@READ@", _READ).replace("@RUN@", _RUN).replace("@REPORT@", _REPORT)
+# Mode v: the names of the shell's variables, for completion, as a report
+# whose status is "v" (and no line run, nothing else changed).
+_LIST_BASH = """if [ "$__rsh_mode" = v ]; then printf "v\\0%s\\0" "$(compgen -v)" >&9
+"""
+_LIST_POSIX = """if [ "$__rsh_mode" = v ]; then printf "v\\0%s\\0" "$(set | sed -n "s/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p")" >&9; continue; fi
+"""
+
+
+def _fill(template: str, terminator: str, listing: str) -> str:
+    body = template.replace("@READ@", _READ).replace("@LIST@", listing).replace("@RUN@", _RUN).replace("@REPORT@", _REPORT)
     return body.replace("@END@", terminator)
 
 
@@ -127,11 +137,20 @@ def driver_for(shell: str) -> Driver:
     terminator = "__rsh_end_" + secrets.token_hex(8)
     base = os.path.basename(shell)
     if base == "bash":
-        rc = _fill(_BASH_RC, terminator)
+        rc = _fill(_BASH_RC, terminator, _LIST_BASH)
         return Driver([shell, "--noprofile", "--rcfile", f"/dev/fd/{RC_FD}", "-i"], rc, True, terminator, shell)
     if base not in _POSIX_SHELLS:
         shell = "/bin/sh"  # zsh, fish, ...: not driven yet; a POSIX shell instead
-    return Driver([shell, "-l", "-c", _fill(_POSIX, terminator), os.path.basename(shell)], None, False, terminator, shell)
+    return Driver([shell, "-l", "-c", _fill(_POSIX, terminator, _LIST_POSIX), os.path.basename(shell)], None, False, terminator, shell)
+
+
+#: ``frame_line``'s mode for a request of the variables' names (answered by a ``parse_reports`` status of ``LIST``).
+LIST = -1
+
+
+def frame_list(terminator: str) -> bytes:
+    """What to write on ``LINE_FD`` to ask for the names of the shell's variables."""
+    return b"v\n" + terminator.encode() + b"\n"
 
 
 def frame_line(text: bytes, *, pipe: bool, terminator: str) -> bytes:
@@ -151,6 +170,9 @@ def parse_reports(buffer: bytearray) -> list[tuple[int, str]]:
             return reports
         status_raw, cwd_raw = bytes(buffer[:first]), bytes(buffer[first + 1 : second])
         del buffer[: second + 1]
+        if status_raw == b"v":
+            reports.append((LIST, os.fsdecode(cwd_raw)))  # the names, one a line
+            continue
         try:
             status = int(status_raw)
         except ValueError:

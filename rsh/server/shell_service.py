@@ -35,6 +35,11 @@ LIVE_EVENTS = (ShellRequested, LineRequested, InputReceived, ResizeRequested, Ch
 
 # How shells say that what they read ended too soon.
 _AT_END = re.compile(rb"end of file|unexpected EOF|[Uu]nterminated|here-document")
+#: sshd's PATH (Debian's build of OpenSSH) for a server started without one.
+USER_PATH = b"/usr/local/bin:/usr/bin:/bin:/usr/games"
+ROOT_PATH = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: Where MAIL points, as sshd sets it.
+MAIL_DIR = "/var/mail"
 #: Longest a completeness check may take before the text is taken as complete.
 CHECK_TIMEOUT = 2.0
 
@@ -72,19 +77,27 @@ class ShellOwner(Protocol):
 
 
 def login_env(base: Mapping[bytes, bytes], shell: str, term: str | None = None) -> dict[bytes, bytes]:
-    """*base* with what a login sets from the passwd entry (USER, LOGNAME, HOME, SHELL), and the client's TERM if given.
+    """*base* with what a login sets, as sshd does, and the client's TERM if given.
 
-    The server's own PWD and OLDPWD are not a login's: ``cd -`` in a fresh
-    session says OLDPWD is not set, as it does after ssh.
+    USER, LOGNAME, HOME and MAIL come from the passwd entry, SHELL is the
+    server's shell; PATH is *base*'s when it has one (the server runs as
+    its one user, so its PATH is that user's, a venv's for instance) and
+    sshd's default otherwise, so that a server started with ``env -i``
+    still gives its commands one.  The server's own PWD and OLDPWD are not
+    a login's: ``cd -`` in a fresh session says OLDPWD is not set, as it
+    does after ssh.
     """
     env = {k: v for k, v in base.items() if k not in (b"PWD", b"OLDPWD")}
     try:
         entry = pwd.getpwuid(os.getuid())
         env[b"USER"] = env[b"LOGNAME"] = os.fsencode(entry.pw_name)
         env[b"HOME"] = os.fsencode(entry.pw_dir)
+        env[b"MAIL"] = os.fsencode(os.path.join(MAIL_DIR, entry.pw_name))
     except KeyError:
         pass
     env[b"SHELL"] = os.fsencode(shell)
+    if not env.get(b"PATH"):
+        env[b"PATH"] = ROOT_PATH if os.getuid() == 0 else USER_PATH
     if term is not None:
         env[b"TERM"] = term.encode()
     return env

@@ -1,4 +1,4 @@
-"""Start one shell command for the server, with piped output, in a process group of its own.
+"""Start one shell command for the server, with piped output, in a session of its own.
 
 Why not ``subprocess.Popen`` every time: spawning is most of what a short
 command costs, so the common case goes through CPython's own vfork-and-exec
@@ -9,9 +9,12 @@ file, and wraps a session command so that it reports its shell state
 (``rsh.server.shell_state``).  Reading the pipes and reaping the child is
 ``rsh.server.process``'s job.
 
-The command runs in its own process group (and its own session where the
-server has a terminal to leave behind): a signal, a timeout or a lost client
-reaches everything it started.
+The command runs in a session (and so a process group) of its own, as sshd
+starts one: a signal, a timeout or a lost client reaches everything it
+started, and it is never part of the server's terminal or session.  It
+starts as a login would, whatever state the server was started in
+(``keep_inherited_to_ourselves``): signals at their defaults, none blocked,
+and no descriptor but 0, 1 and 2.
 """
 
 from __future__ import annotations
@@ -26,14 +29,15 @@ from typing import Any, NamedTuple
 from ..protocol.messages import ExecRequest
 from .shell_state import STATE_FD, ShellSession
 
-__all__ = ["SHELL", "SCRIPT_FD", "LONG_COMMAND", "Child", "spawn_command", "keep_inherited_to_ourselves"]
+__all__ = ["SHELL", "SCRIPT_FD", "LONG_COMMAND", "Child", "spawn_command", "keep_inherited_to_ourselves", "shell_argv"]
 
 #: The shell commands run through, as ``SHELL -c COMMAND``.
 SHELL = "/bin/sh"
 
-# Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN), so longer
-# commands are handed to the shell as a script file instead of ``-c``.
-LONG_COMMAND = 64 * 1024
+# Linux refuses a single argument of MAX_ARG_STRLEN (128 KiB) bytes or more,
+# counting its NUL, so only a command past that is handed to the shell as a
+# script file instead of ``-c`` (see ``shell_argv``).
+LONG_COMMAND = 128 * 1024 - 1
 
 
 _DEVNULL = -1
@@ -65,34 +69,11 @@ if sys.version_info[:2] in ((3, 11), (3, 12), (3, 13)):
         pass
 
 
-_TERMINAL: bool | None = None
-
-
-def _own_session() -> bool:
-    """Whether commands need a session of their own, not just a process group.
-
-    A new session is what detaches a command from our controlling terminal
-    (the prompt's private server has the user's), so that it cannot read
-    it, stop on it or take its signals.  With no terminal to leave, a
-    process group does the same for less: the kernel makes each new session
-    a scheduling group too, which costs every command about 15 us.
-    """
-    global _TERMINAL
-    if _TERMINAL is None:
-        try:
-            os.close(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC))
-            _TERMINAL = True
-        except OSError:
-            _TERMINAL = False
-    return _TERMINAL
-
-
 def _fork_exec_shell(argv: list[str | bytes], env: Mapping[bytes, bytes], cwd: str, fds: tuple[int, int, int]) -> int:
     """Spawn through ``_fork_exec`` with *fds* as its stdin, stdout and stderr."""
     assert _fork_exec is not None
     args = [os.fsencode(a) for a in argv]
     env_list = [k + b"=" + v for k, v in env.items()]
-    session = _own_session()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
         pid = _fork_exec(
@@ -100,7 +81,7 @@ def _fork_exec_shell(argv: list[str | bytes], env: Mapping[bytes, bytes], cwd: s
             fds[0], -1, -1, fds[1], -1, fds[2],
             err_r, err_w,
             True,  # restore_signals: SIGPIPE and SIGXFSZ at default, as a shell command expects
-            session, -1 if session else 0,  # new session, or new process group
+            True, -1,  # a new session (and so process group)
             None, None, None, -1, None,  # gid, groups, uid, umask, preexec_fn
             True,  # allow vfork
         )  # fmt: skip
@@ -132,7 +113,7 @@ def _spawn(
     stdin: bool,
     extra_fds: Mapping[int, int],
 ) -> tuple[int, int, int, int, tuple[int, int]]:
-    """Start *argv* in a session or process group of its own, with piped output.
+    """Start *argv* in a session of its own, with piped output.
 
     Args:
         extra_fds: child descriptor number -> our descriptor, for the
@@ -159,13 +140,12 @@ def _spawn(
         elif cwd == os.getcwd():
             actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
             actions += [(os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in extra_fds.items()]
-            group: dict[str, Any] = {"setsid": True} if _own_session() else {"setpgroup": 0}
             pid = os.posix_spawn(
                 argv[0],
                 argv,
                 env,
                 file_actions=actions,
-                **group,
+                setsid=True,
                 setsigmask=(),
                 # Python ignores these; a shell command expects them at default.
                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
@@ -173,10 +153,14 @@ def _spawn(
         else:
             if set(extra_fds) - {SCRIPT_FD}:
                 raise ValueError("session commands run from the server's own directory")
+            place: dict[str, Any] = {}
             if extra_fds:
-                # Popen keeps a passed descriptor's number: point the script there.
-                argv = [SHELL, f"/dev/fd/{extra_fds[SCRIPT_FD]}"]
-            session = _own_session()
+                # Popen keeps a passed descriptor's number, and dash reads
+                # single-digit ones only: put the script at SCRIPT_FD in the
+                # child.  Only here (a long command run elsewhere) does a
+                # spawn take the slow preexec_fn path.
+                fd = extra_fds[SCRIPT_FD]
+                place = {"close_fds": False, "preexec_fn": lambda: os.dup2(fd, SCRIPT_FD)}
             proc = subprocess.Popen(
                 argv,
                 stdin=in_r,
@@ -184,9 +168,8 @@ def _spawn(
                 stderr=err_w,
                 cwd=cwd,
                 env=env,
-                start_new_session=session,
-                process_group=None if session else 0,
-                pass_fds=tuple(extra_fds.values()),
+                start_new_session=True,
+                **place,
             )
             # We reap it through its pidfd; a returncode keeps Popen's own
             # clean-up from ever calling waitpid on it behind our back.
@@ -204,30 +187,70 @@ def _spawn(
 
 
 def keep_inherited_to_ourselves() -> None:
-    """Mark every descriptor above 2 that we inherited close-on-exec, so that no command or shell gets it.
+    """Keep what the server was started with to itself, so that every command starts clean, as sshd's do.
 
-    Python opens its own close-on-exec; what a parent left open to us (a
-    ``nohup`` from a script, a harness's pipe) would otherwise reach every
-    command, which should see its stdin, stdout and stderr only.
+    - Descriptors above 2 that a parent left open (a ``nohup`` from a
+      script, a harness's pipe) are made close-on-exec: a command sees its
+      stdin, stdout and stderr only.  (Python opens its own close-on-exec.)
+    - Signals the server was started with ignored (``nohup``'s HUP, the
+      INT and QUIT of a script's ``&``) or blocked stay so for the server,
+      through a handler that does nothing instead of SIG_IGN and the mask:
+      an exec resets handled signals to their defaults but keeps ignored
+      ones ignored, and keeps the mask.  SIGPIPE and SIGXFSZ, which Python
+      ignores itself, are put back at spawn time.
+
+    Call it once, from the main thread, before starting commands (a
+    signal handler can only be set there; elsewhere the signals are left).
     """
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
-        return
+        fds = []
     for fd in fds:
         if fd > 2:
             try:
                 os.set_inheritable(fd, False)
             except OSError:
                 pass  # the listing's own descriptor, closed since
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            if signal.getsignal(signum) is signal.SIG_IGN or (signum in blocked and signal.getsignal(signum) is signal.SIG_DFL):
+                signal.signal(signum, _ignore)
+        except (OSError, ValueError):
+            return  # not the main thread, or a signal that takes no handler
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A signal the server was started not to act on (see ``keep_inherited_to_ourselves``)."""
+
+
+def shell_argv(script: str | bytes) -> tuple[list[str | bytes], bytes | None]:
+    """The shell's argv for *script*, and the script file's contents when it is too long for ``-c``.
+
+    Up to ``LONG_COMMAND`` bytes it is ``SHELL -c SCRIPT``.  Past that, the
+    ``-c`` command sources the script from ``SCRIPT_FD`` instead, so that
+    ``$0`` stays ``SHELL`` and errors still begin ``/bin/sh: LINE:`` (dash
+    then names the file after that); the script's first line closes
+    ``SCRIPT_FD`` before anything else runs, on the same line, so line
+    numbers do not move and the command sees only 0, 1 and 2.
+    """
+    if len(script) <= LONG_COMMAND:
+        return [SHELL, "-c", script], None
+    body = script if isinstance(script, bytes) else script.encode()
+    return [SHELL, "-c", f". /dev/fd/{SCRIPT_FD}"], f"exec {SCRIPT_FD}<&-; ".encode() + body
 
 
 def _script_file(script: bytes) -> int:
-    """Put *script* in an anonymous in-memory file, for a shell to run as ``/dev/fd/N``.
+    """Put *script* in an anonymous in-memory file, for a shell to source as ``/dev/fd/N``.
 
-    Linux refuses one argument over 128 KiB, so a long command cannot be
-    ``sh -c``'s argument.  The shell opens the file afresh; the command
-    itself does not need the descriptor, but it is harmless if it sees it.
+    Linux refuses one argument of 128 KiB, so a longer command cannot be
+    ``sh -c``'s argument.  The shell opens the file afresh, so the script
+    can close the descriptor it was reached by (see ``shell_argv``).
     """
     fd = os.memfd_create("rsh-command")
     view = memoryview(script)
@@ -273,10 +296,9 @@ def spawn_command(request: ExecRequest, *, env: Mapping[bytes, bytes], cwd: str,
             script = session.script(script)
             cwd = os.getcwd()  # the script does its own cd
             state_r, extra_fds[STATE_FD] = os.pipe2(os.O_CLOEXEC)
-        argv: list[str | bytes] = [SHELL, "-c", script]
-        if len(script) > LONG_COMMAND:
-            extra_fds[SCRIPT_FD] = _script_file(script)
-            argv = [SHELL, f"/dev/fd/{SCRIPT_FD}"]
+        argv, long_script = shell_argv(script)
+        if long_script is not None:
+            extra_fds[SCRIPT_FD] = _script_file(long_script)
         pid, stdin, stdout, stderr, held = _spawn(argv, env=env, cwd=cwd, stdin=request.stdin, extra_fds=extra_fds)
     except BaseException:
         if state_r >= 0:

@@ -21,8 +21,9 @@ local DEFAULT_PORT = 7022
 local PREVIEW = 16 -- payload bytes shown as text, as --trace shows them
 
 local MESSAGE_TYPES = {}
-for t in ([[hello auth auth_ok exec stdin stdout stderr signal exit error complete
-    completions put get file dir symlink ready resume data file_end ok end done]]):gmatch("%S+") do
+for t in ([[hello auth auth_ok exec stdin stdout stderr signal closed exit error complete
+    completions shell shell_ok line line_end tty input resize check checked
+    put get file dir symlink ready resume data file_end ok end done]]):gmatch("%S+") do
   MESSAGE_TYPES[t] = true
 end
 
