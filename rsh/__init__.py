@@ -16,6 +16,7 @@ from .errors import (
     CommandTimeout,
     ConnectError,
     ConnectionLost,
+    GroupFailed,
     ProtocolError,
     RemoteError,
     RshConnectionError,
@@ -32,6 +33,10 @@ _LAZY = {
     "RemoteCommand": ".client.aio",
     "connect_async": ".client.aio",
     "Client": ".client.blocking",
+    "Group": ".client.group",
+    "Member": ".client.group",
+    "AsyncGroup": ".client.aio_group",
+    "GroupResult": ".results",
     "connect": ".client.blocking",
     "Failure": ".results",
     "TransferProgress": ".results",
@@ -40,9 +45,11 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .client.aio import AsyncClient, RemoteCommand, connect_async
+    from .client.aio_group import AsyncGroup
     from .client.blocking import Client, connect
+    from .client.group import Group, Member
     from .protocol.address import DEFAULT_PORT
-    from .results import CommandResult, Failure, TransferProgress, TransferResult
+    from .results import CommandResult, Failure, GroupResult, TransferProgress, TransferResult
 
 
 def __getattr__(name: str) -> Any:
@@ -63,6 +70,11 @@ __all__ = [
     "DEFAULT_PORT",
     "AsyncClient",
     "Client",
+    "Group",
+    "AsyncGroup",
+    "Member",
+    "GroupResult",
+    "GroupFailed",
     "RemoteCommand",
     "connect",
     "connect_async",

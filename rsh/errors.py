@@ -12,7 +12,8 @@
     │   └── RemoteError        the peer sent an ``error`` frame (``code``, ``message``)
     ├── CommandFailed          ``run(..., check=True)`` and the command did not succeed
     │   └── CommandTimeout     the command ran past its timeout (also a ``TimeoutError``)
-    └── TransferFailed         a ``put`` or ``get`` left something behind (``result.failures``)
+    ├── TransferFailed         a ``put`` or ``get`` left something behind (``result.failures``)
+    └── GroupFailed            a ``Group`` call with ``check=True`` failed on some host (``result``: every host's)
 
 Catch ``RshError`` to handle anything rsh can raise.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .results import CommandResult, TransferResult
+    from .results import CommandResult, GroupResult, TransferResult
 
 __all__ = [
     "RshError",
@@ -38,6 +39,7 @@ __all__ = [
     "CommandFailed",
     "CommandTimeout",
     "TransferFailed",
+    "GroupFailed",
 ]
 
 
@@ -127,3 +129,17 @@ class TransferFailed(RshError):
         super().__init__(lines[0] if len(lines) == 1 else f"{len(lines)} failures: " + "; ".join(lines[:3]) + ("; ..." if len(lines) > 3 else ""))
         self.result = result
         self.host = host
+
+
+class GroupFailed(RshError):
+    """A ``Group`` call with ``check=True`` did not succeed on every host.
+
+    ``result`` is the whole ``GroupResult``: every host's result or error,
+    the ones that succeeded included.
+    """
+
+    def __init__(self, result: GroupResult) -> None:
+        failed = result.failed
+        hosts = ", ".join(list(failed)[:5]) + (", ..." if len(failed) > 5 else "")
+        super().__init__(f"failed on {len(failed)} of {len(result)} host{'s' if len(result) != 1 else ''}: {hosts}")
+        self.result = result

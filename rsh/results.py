@@ -10,7 +10,7 @@ import signal as _signal
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CommandResult", "Failure", "TransferProgress", "TransferResult", "printable", "signal_name"]
+__all__ = ["CommandResult", "Failure", "GroupResult", "TransferProgress", "TransferResult", "printable", "signal_name"]
 
 
 def signal_name(signum: int) -> str:
@@ -152,3 +152,32 @@ class TransferResult:
             sha256=(self.sha256 or other.sha256) if files == 1 else None,
             failures=self.failures + other.failures,
         )
+
+
+class GroupResult(dict[str, Any]):
+    """What a ``Group`` call did on each host: host -> its result, or the error it raised.
+
+    A ``dict`` in the order the hosts were given, as Fabric's ``GroupResult``:
+    each value is a ``CommandResult`` / ``TransferResult``, or the exception
+    that host raised (``ConnectError``, ``AuthError``, ``CommandTimeout``, ...).
+    ``elapsed`` has each host's seconds, errors included.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.elapsed: dict[str, float] = {}
+
+    @property
+    def succeeded(self) -> dict[str, Any]:
+        """The hosts whose result is ``ok`` (exited 0, or every file arrived)."""
+        return {host: r for host, r in self.items() if not isinstance(r, BaseException) and getattr(r, "ok", True)}
+
+    @property
+    def failed(self) -> dict[str, Any]:
+        """The rest: an error raised, a non-zero exit, a file that did not arrive."""
+        return {host: r for host, r in self.items() if host not in self.succeeded}
+
+    @property
+    def ok(self) -> bool:
+        """True when every host succeeded."""
+        return not self.failed

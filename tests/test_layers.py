@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rsh"
 
 # Bottom to top: what each layer may import besides itself.  Client and
 # server never import each other; the prompt sits on the client library,
-# the demos on the protocol alone; the command line on everything.
+# the demos on the protocol alone; the command line on everything; the
+# Ansible plugin on the client and the command line's host resolution.
 ALLOWED = {
     "root": set(),  # errors.py, results.py, config.py, version.py
     "protocol": {"root"},
@@ -27,6 +28,8 @@ ALLOWED = {
     "prompt": {"root", "protocol", "transfer", "net", "client"},
     "teach": {"root", "protocol"},
     "cli": {"root", "protocol", "transfer", "net", "client", "server", "prompt", "teach"},
+    # The Ansible connection plugin: rsh's client, hosts resolved as the command line resolves them.
+    "ansible": {"root", "protocol", "transfer", "net", "client", "cli"},
 }
 RANKS = ALLOWED
 

@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from typing import NamedTuple
 
-__all__ = ["Words", "split_words", "COMMAND", "HOST_ONLY", "PATHS"]
+__all__ = ["Words", "split_words", "COMMAND", "HOST_ONLY", "PATHS", "HOST_DESTS"]
 
 #: How a subcommand's words split (``set_defaults(words=...)``): HOST, then a command (``exec``).
 COMMAND = "command"
@@ -22,6 +22,9 @@ COMMAND = "command"
 HOST_ONLY = "host"
 #: Positionals anywhere among the options (``put``, ``get``, ``config``).
 PATHS = "paths"
+#: The options that name the hosts (``-H``, ``-g``, ``-f``: ``rsh.cli.fanout``):
+#: with one of them, no HOST comes first and the first positional starts the command.
+HOST_DESTS = frozenset({"fan_hosts", "fan_groups", "fan_files"})
 
 
 class Words(NamedTuple):
@@ -52,6 +55,8 @@ def split_words(parser: argparse.ArgumentParser, words: Sequence[str], kind: str
                 return Words(options, positionals, list(words[i:]))
             continue
         if not only_positionals and word.startswith("-") and word != "-":
+            if command_after is not None and _names_hosts(parser, word):
+                command_after = 0
             options.append(word)
             if _takes_next(parser, word) and i < len(words):
                 options.append(words[i])
@@ -61,6 +66,13 @@ def split_words(parser: argparse.ArgumentParser, words: Sequence[str], kind: str
             return Words(options, positionals, list(words[i - 1 :]))
         positionals.append(word)
     return Words(options, positionals, None)
+
+
+def _names_hosts(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether option word *word* is ``-H``, ``-g`` or ``-f`` (``-Hh1,h2`` too)."""
+    name = word.partition("=")[0] if word.startswith("--") else word[:2]
+    action = parser._option_string_actions.get(name)
+    return action is not None and action.dest in HOST_DESTS
 
 
 def _takes_next(parser: argparse.ArgumentParser, word: str) -> bool:

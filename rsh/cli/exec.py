@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import fanout
 from .argv import COMMAND
 from .options import UsageError, add_client_options, say
 
@@ -44,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     p = sub.add_parser(
         name,
         help="run one command, like 'ssh HOST CMD'",
-        usage="rsh exec [OPTIONS] [USER@]HOST[:PORT] [OPTIONS] [--] CMD [ARG...]",
+        usage="rsh exec [OPTIONS] [USER@]HOST[:PORT] [OPTIONS] [--] CMD [ARG...]\n       rsh exec -H HOST,... | -g GROUP | -f FILE [OPTIONS] [--] CMD [ARG...]",
         description="Run CMD on HOST: its stdout and stderr bytes come out here, its exit status is rsh's. "
         "As with ssh, rsh's options may come before or after HOST; '--' or the first word that is not an option starts CMD. "
         "The words of CMD are joined with spaces and the remote shell parses the result: "
@@ -57,7 +58,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     p.add_argument("--shell", metavar="PATH", help="run CMD with this shell on the server (PATH -c CMD) instead of the server's own")
     p.add_argument("--encoding", help="ask the server to declare output in this encoding")
     p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
-    p.add_argument("address", metavar="HOST[:PORT]")
+    fanout.add_options(p)
+    fanout.add_output_options(p)
+    p.add_argument("address", metavar="HOST[:PORT]", nargs="?")
     # Filled in by rsh.cli.argv: what follows HOST and rsh's options after it.
     p.set_defaults(run=run, words=COMMAND, command=[])
 
@@ -69,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
         UsageError: no command, a malformed address or ``--fingerprint``.
         RshError: connection, authentication or protocol failure (exit 255).
     """
-    open_std_descriptors()
+    open_std_descriptors()  # before any socket, for many hosts too
+    if fanout.requested(args):
+        return fanout.run_exec(args)
+    if args.address is None:
+        # HOST is optional to argparse only because -H/-g/-f stand for it: its words, then.
+        raise UsageError("the following arguments are required: HOST[:PORT] (or -H/-g/-f for many hosts)")
     # Like ssh: the words are joined with spaces and the remote shell parses them.
     command = " ".join(args.command)
     # No words at all is a mistake; a blank one is a command, as ssh runs it (it does nothing, status 0).

@@ -13,7 +13,7 @@ In the spirit of ssh_config, read with the standard library's ``tomllib``::
     fingerprint = "SHA256:..."  # implies TLS
     timeout = 30                # rsh exec's --timeout
 
-    [groups]                    # names for sets of hosts (read and checked; for fan-out)
+    [groups]                    # names for sets of hosts (rsh exec -g web)
     web = ["web1", "web2"]
 
 Every mistake (bad TOML, an unknown key, a wrong type, a group naming an

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from . import fanout
 from .argv import PATHS
 from .exec import EXIT_SIGPIPE, quiet_stdout
 from .options import UsageError, add_client_options, say
@@ -58,19 +59,24 @@ _KINDS: dict[str, tuple[str, str, str, str, str]] = {
     ),
 }
 
+# With -H/-g/-f: the paths, no HOST (a get puts each host's copy in DIR/HOST/).
+_MANY = {"put": "LOCAL... REMOTE", "get": "REMOTE... DIR"}
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     """Add ``rsh put`` or ``rsh get`` (*name*) to the subcommands."""
     paths, scp, summary, what, last = _KINDS[name]
     p = sub.add_parser(
         name,
-        usage=f"rsh {name} [OPTIONS] [USER@]HOST[:PORT] {paths}\n       rsh {name} [OPTIONS] {scp}",
+        usage=f"rsh {name} [OPTIONS] [USER@]HOST[:PORT] {paths}\n       rsh {name} [OPTIONS] {scp}\n"
+        f"       rsh {name} -H HOST,...|-g GROUP|-f FILE [OPTIONS] {_MANY[name]}",
         help=summary,
         description=f"{what} Every file's SHA-256 is verified before it appears under its name; REMOTE is relative to the server's home directory "
         f"('HOST:' alone is that directory). {last} Options may come anywhere; as with scp, a colon before any slash marks HOST:, "
         "so write a local or remote path with a colon as ./a:b.",
     )
     add_client_options(p)
+    fanout.add_options(p)
     p.add_argument("-r", "--recursive", action="store_true", help="copy directories: structure, modes, mtimes, symlinks as links")
     p.add_argument("--resume", action="store_true", help="keep partial data if interrupted, and continue from what an earlier --resume kept")
     p.add_argument("paths", nargs="*", metavar="PATHS")
@@ -84,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         UsageError: fewer than two paths, a misplaced ``-``, a malformed address.
         RshError: connection, authentication or protocol failure (exit 255).
     """
+    if fanout.requested(args):
+        return fanout.run_transfer(args)
     address, paths = _host_and_paths(args.subcommand, args.paths)
     from .resolve import check_user, reach
 
