@@ -325,3 +325,28 @@ async def test_async_group_the_same(fleet: Fleet, tmp_path: Path) -> None:
         assert (await group.put(str(tmp_path / "f"), "async-f", check=True)).ok
         got = await group.get("async-f", tmp_path / "got", check=True)
         assert (tmp_path / "got" / "s7" / "async-f").read_text() == "async\n" and got.ok
+
+
+def test_the_prompt_for_many_hosts_sends_each_line_to_every_host(fleet: Fleet) -> None:
+    import pexpect
+
+    argv = rsh_argv("-H", "s0,s1", "-H", STOPPED)
+    child = pexpect.spawn(argv[0], argv[1:], env=rsh_env(fleet.root, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1"), encoding="utf-8", timeout=30)
+    try:
+        child.expect(r"3/3 hosts\$")
+        child.sendline("cd /tmp; echo same")
+        child.expect(r"s0,s1 \(2\)")  # identical output, once, under both hosts
+        child.expect("same")
+        child.expect(f"rsh: {STOPPED}: unreachable")
+        child.expect(r"\[255\] 2/3 hosts\$")  # the prompt says who is still there
+        child.sendline('echo "in $PWD as $FAN_NAME"')  # cd lived on, on each host
+        child.expect(r"s0 \(1\)")
+        child.expect("in /tmp as s0")
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.terminate(force=True)
+        child.close()
+    # Off a terminal it says what to do instead.
+    r = fleet.run("-H", "s0,s1")
+    assert r.returncode == 2 and b"rsh exec -H" in r.stderr

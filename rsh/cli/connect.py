@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from .argv import HOST_ONLY
-from .options import EXIT_USAGE, add_client_options, say
+from .options import EXIT_USAGE, UsageError, add_client_options, say
 
 if TYPE_CHECKING:
     from ..client.aio import AsyncClient
@@ -45,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
     p.add_argument("--no-pty", dest="pty", action="store_false", help="run lines with stdout and stderr apart (stderr red), not on a terminal (:pty on|off)")
     p.add_argument("address", nargs="?", metavar="HOST[:PORT]")
+    from . import fanout
+
+    fanout.add_options(p)
     p.set_defaults(run=run, words=HOST_ONLY)
 
 
@@ -57,8 +60,18 @@ def run(args: argparse.Namespace) -> int:
     """
     import asyncio  # here, not at the top: `rsh exec` never needs it
 
+    from . import fanout
     from .resolve import check_user, reach
 
+    if fanout.requested(args):
+        # `rsh -H h1,h2`: one prompt for many hosts.
+        if args.address is not None:
+            raise UsageError(f"{args.address}: name the hosts with -H/-g/-f only, or run it with: rsh exec -H ... -- CMD")
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UsageError("the prompt for many hosts needs a terminal; to run one command on them: rsh exec -H HOST,... -- CMD")
+        from .fanout_prompt import run_prompt
+
+        return run_prompt(args)
     # A mistake in HOST or the config file is said first, terminal or not.
     if args.address is not None:
         settings, token, options = reach(args, args.address)

@@ -189,6 +189,7 @@ def run(
     check: bool = False,
     on_stdout: OutputCallback | None = None,
     on_stderr: OutputCallback | None = None,
+    session: bool = False,
 ) -> Op[CommandResult]:
     """Run *command* to completion, like ``subprocess.run``.
 
@@ -201,13 +202,15 @@ def run(
         encoding: declare the output to be in this encoding.
         check: raise ``CommandFailed`` unless it exits 0.
         on_stdout / on_stderr: called with each chunk as it arrives.
+        session: run in the connection's shell session, where the last
+            session command left off (``cd``, ``export`` persist; no *cwd*).
 
     Raises:
         CommandTimeout, CommandFailed, RemoteError, ConnectionLost.
         On KeyboardInterrupt the connection is closed (the server then
         stops the command) and the interrupt propagates.
     """
-    request = exec_request(command, stdin=input is not None, cwd=cwd, env=env, timeout=timeout, encoding=encoding)
+    request = exec_request(command, stdin=input is not None, cwd=cwd, env=env, timeout=timeout, encoding=encoding, session=session)
     conn.start_command(request)
     collector = Collector(request.command.decode("utf-8", "replace"), on_stdout, on_stderr)
     status = None
