@@ -60,11 +60,8 @@ async def rsh_echo(server: Server, keys: int) -> list[float]:
     return times
 
 
-def local_echo(keys: int) -> list[float]:
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execvp("cat", ["cat"])
-    time.sleep(0.2)
+def _echoes(master: int, keys: int) -> list[float]:
+    """Type *keys* keys into the terminal of *master*, one at a time: how long each took to come back."""
     times = []
     for i in range(keys):
         key = bytes([ord("a") + i % 26])
@@ -76,9 +73,23 @@ def local_echo(keys: int) -> list[float]:
             seen += os.read(master, 1024)
         times.append(time.perf_counter() - t)
     os.write(master, b"\r\x04")
-    os.waitpid(pid, 0)
-    os.close(master)
     return times
+
+
+def _on_pty(argv: list[str], keys: int, settle: float) -> list[float]:
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvp(argv[0], argv)
+    time.sleep(settle)
+    try:
+        return _echoes(master, keys)
+    finally:
+        os.waitpid(pid, 0)
+        os.close(master)
+
+
+def local_echo(keys: int) -> list[float]:
+    return _on_pty(["cat"], keys, 0.2)
 
 
 def ssh_echo(keys: int) -> list[float] | None:
@@ -88,23 +99,7 @@ def ssh_echo(keys: int) -> list[float] | None:
         return None
     if subprocess.run(["ssh", "-o", "BatchMode=yes", "127.0.0.1", "true"], capture_output=True).returncode != 0:
         return None
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execvp("ssh", ["ssh", "-tt", "-o", "BatchMode=yes", "127.0.0.1", "cat"])
-    time.sleep(1.0)
-    times = []
-    for i in range(keys):
-        key = bytes([ord("a") + i % 26])
-        t = time.perf_counter()
-        os.write(master, key)
-        seen = b""
-        while key not in seen:
-            select.select([master], [], [])
-            seen += os.read(master, 1024)
-        times.append(time.perf_counter() - t)
-    os.write(master, b"\r\x04")
-    os.waitpid(pid, 0)
-    return times
+    return _on_pty(["ssh", "-tt", "-o", "BatchMode=yes", "127.0.0.1", "cat"], keys, 1.0)
 
 
 def main() -> None:

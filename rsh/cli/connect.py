@@ -91,19 +91,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.address is None:
         return asyncio.run(_until_hangup(_private_prompt(args)))
-    from ..client.aio import AsyncClient
+    from .resolve import async_connector
 
-    async def connect() -> AsyncClient:
-        with settings.explained():
-            client = await AsyncClient.connect(settings.host, settings.port, token, **options)
-        try:
-            check_user(settings, client.server_info)
-        except BaseException:
-            await client.close()
-            raise
-        return client
-
-    return asyncio.run(_until_hangup(_prompt(args, connect, settings.where)))
+    return asyncio.run(_until_hangup(_prompt(args, async_connector(settings, token, options), settings.where)))
 
 
 def _prompt(args: argparse.Namespace, connect: Callable[[], Awaitable[AsyncClient]], label: str) -> Awaitable[int]:

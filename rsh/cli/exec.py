@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.tty:
         if args.tty > 1 or _is_tty(0):
-            return _on_terminal(settings, token, connect_options, command, check_user)
+            return _on_terminal(settings, token, connect_options, command)
         from .tty_exec import NO_TERMINAL
 
         say(NO_TERMINAL)
@@ -111,22 +111,12 @@ def run(args: argparse.Namespace) -> int:
         )
 
 
-def _on_terminal(settings: Any, token: str | None, options: Mapping[str, Any], command: str, check_user: Callable[..., None]) -> int:
-    from ..client.aio import AsyncClient
+def _on_terminal(settings: Any, token: str | None, options: Mapping[str, Any], command: str) -> int:
+    from .resolve import async_connector
     from .tty_exec import run_on_terminal
 
-    async def connect() -> AsyncClient:
-        with settings.explained():
-            client = await AsyncClient.connect(settings.host, settings.port, token, **options)
-        try:
-            check_user(settings, client.server_info)
-        except BaseException:
-            await client.close()
-            raise
-        return client
-
     with settings.explained():
-        return run_on_terminal(connect, command)
+        return run_on_terminal(async_connector(settings, token, options), command)
 
 
 def _is_tty(fd: int) -> bool:

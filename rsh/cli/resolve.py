@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import default_known_hosts_file, resolve_client_token
 from ..errors import ConnectError, RshError
+
+if TYPE_CHECKING:
+    from ..client.aio import AsyncClient
 from ..net.tls import parse_fingerprint
 from ..protocol.address import DEFAULT_PORT, Target, parse_port, parse_target
 from .hostconfig import ConfigError, HostConfig, Value, load_config
@@ -153,6 +156,24 @@ def check_user(settings: Settings, info: dict[str, Any]) -> None:
             f"{settings.where} runs as {actual}, not {wanted}{_set_in(settings.origin('user'))}: "
             "an rsh server runs every command as its own user; drop the user name, or reach a server that user runs"
         )
+
+
+def async_connector(settings: Settings, token: str | None, options: Mapping[str, Any]) -> Callable[[], Awaitable[AsyncClient]]:
+    """What the prompt and ``rsh exec -t`` connect with, again on a reconnect: an authenticated ``AsyncClient`` whose user is checked."""
+
+    async def connect() -> AsyncClient:
+        from ..client.aio import AsyncClient
+
+        with settings.explained():
+            client = await AsyncClient.connect(settings.host, settings.port, token, **options)
+        try:
+            check_user(settings, client.server_info)
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    return connect
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
