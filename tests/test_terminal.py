@@ -345,3 +345,16 @@ def test_each_kind_of_shell_keeps_its_state_and_says_where_lines_end(make_server
     assert results[2][0] == 1 and b"[1]" in results[3][1]
     assert results[5][0] == 0 and b"__rsh_end_00" in results[5][1]
     assert code == 6
+
+
+def test_term_at_the_prompt_leaves_with_143_and_the_terminal_as_it_was(server: ServerProcess, tmp_path: Path) -> None:
+    child = spawn(tmp_path, "connect", "--token-file", str(server.token_file), server.address)
+    try:
+        tty = os.readlink(f"/proc/{child.pid}/fd/0")
+        child.expect(PROMPT)
+        os.kill(child.pid, signal.SIGTERM)
+        assert stty_after_exit(child, tty) == fresh_stty(tmp_path)
+        child.close()
+        assert child.exitstatus == 128 + signal.SIGTERM
+    finally:
+        child.terminate(force=True)

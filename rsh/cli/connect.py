@@ -109,12 +109,18 @@ async def _until_hangup(work: Awaitable[int]) -> int:
 
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work)
+    got: list[int] = []
+
+    def stop(sig: int) -> None:
+        got.append(sig)
+        task.cancel()
+
     for sig in (signal.SIGHUP, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop, sig)
     try:
         return await task
     except asyncio.CancelledError:
-        return 128 + signal.SIGHUP
+        return 128 + (got[0] if got else signal.SIGHUP)  # as if the signal had ended us: 129 or 143
 
 
 async def _private_script() -> int:
