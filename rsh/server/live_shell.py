@@ -31,6 +31,7 @@ from typing import Protocol
 from ..protocol.messages import ExitStatus, ShellRequest
 from .fdwatch import FdWatcher
 from .hangup import hang_up
+from .process import exit_code_of
 from .shell_driver import ERR_FD, LINE_FD, LIST, OUT_FD, RC_FD, REPORT_FD, TTY_FD, Driver, frame_line, frame_list, parse_reports
 
 __all__ = ["ShellLink", "LiveShell"]
@@ -318,15 +319,12 @@ class LiveShell:
     # -- the end ----------------------------------------------------------------
 
     def _reap(self) -> None:
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = self.pid, 255 << 8
-        if pid == 0:
+        code = exit_code_of(self.pid)
+        if code is None:
             return
         self._watch.remove_reader(self._pidfd)
         os.close(self._pidfd)
-        self._returncode = os.waitstatus_to_exitcode(status)
+        self._returncode = code
         if not self.reaped.done():
             self.reaped.set_result(None)
         if self._closed:

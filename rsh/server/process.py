@@ -27,7 +27,7 @@ from .pipes import READ_CHUNK, OutputPipe, StdinFeeder, read_slots, read_some, w
 from .shell_state import ShellSession
 from .spawn import spawn_command
 
-__all__ = ["RunningCommand", "PIPE_GRACE", "KILL_GRACE", "READ_CHUNK"]
+__all__ = ["RunningCommand", "PIPE_GRACE", "KILL_GRACE", "READ_CHUNK", "exit_code_of"]
 
 # After the command's main process exits, how long a background child that
 # still holds stdout/stderr open (``sleep 60 &``) may keep the command from
@@ -55,6 +55,18 @@ def _loop_fd(loop: asyncio.AbstractEventLoop) -> int:
         return int(fileno()) if fileno is not None else -1
     except (OSError, ValueError, TypeError):
         return -1
+
+
+def exit_code_of(pid: int) -> int | None:
+    """Reap child *pid* if it has exited: its status as ``os.waitstatus_to_exitcode`` says it (-N for signal N), None while it runs.
+
+    255 when it was reaped behind our back (no status left to read).
+    """
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return 255
+    return None if done == 0 else os.waitstatus_to_exitcode(status)
 
 
 class RunningCommand:
@@ -270,15 +282,12 @@ class RunningCommand:
             self.terminate()
 
     def _reap(self) -> None:
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = self.pid, 255 << 8
-        if pid == 0:
+        code = exit_code_of(self.pid)
+        if code is None:
             return
         self._watch.remove_reader(self._pidfd)
         os.close(self._pidfd)
-        self._returncode = os.waitstatus_to_exitcode(status)
+        self._returncode = code
         if not self.reaped.done():
             self.reaped.set_result(None)
         self._link.command_reaped(self.pid)
