@@ -42,6 +42,8 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
     conn.start_command(request)
     fds = {"stdout": stdout, "stderr": stderr}
     interrupts = _Interrupts()
+    # Each chunk is written out before the next read: no copy of it is needed.
+    conn.decoder.lend(True)
     try:
         while True:
             while (event := conn.next_event()) is not NEED_DATA:
@@ -66,6 +68,7 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
                 continue
             stdin = _wait(pump, stdin, interrupts)
     finally:
+        conn.decoder.lend(False)
         interrupts.close()
 
 

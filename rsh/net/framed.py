@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from typing import Any, cast
 
 from ..errors import ConnectionLost, ProtocolError
@@ -39,6 +40,21 @@ def _unsent(parts: list[bytes | memoryview], sent: int) -> bytes:
     return b""
 
 
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """The next *size* bytes of pipe *fd*, which holds at least that many (None if it did not)."""
+    parts = []
+    while size > 0:
+        try:
+            data = os.read(fd, size)
+        except OSError:
+            return None
+        if not data:
+            return None
+        parts.append(data)
+        size -= len(data)
+    return b"".join(parts)
+
+
 class FramedProtocol(asyncio.BufferedProtocol):
     """A ``Connection`` over an asyncio transport.  Subclasses override the hooks.
 
@@ -55,6 +71,9 @@ class FramedProtocol(asyncio.BufferedProtocol):
         self._corked = False
         # The socket, where frames may be written to it directly: plain TCP.
         self._fd = -1
+        # A duplicate of it, made on the first splice: for send(MSG_MORE),
+        # which asyncio's socket wrapper does not offer.
+        self._sock: socket.socket | None = None
         self._lost = False
         self._lost_exc: ConnectionLost | None = None
         self._lost_waiter: asyncio.Future[None] | None = None
@@ -116,6 +135,9 @@ class FramedProtocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._lost = True
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         reason = f": {exc}" if exc else ""
         self._lost_exc = ConnectionLost(f"connection closed{reason}")
         if self._lost_waiter is not None and not self._lost_waiter.done():
@@ -168,6 +190,43 @@ class FramedProtocol(asyncio.BufferedProtocol):
         # One write, of a copy: the transport may keep what it is given, and
         # a payload may be a view of a buffer its owner reuses.
         transport.write(b"".join(parts))
+
+    def send_from_pipe(self, type: str, fd: int, size: int) -> bool:
+        """Send one frame whose payload is the next *size* bytes of pipe *fd*, moved by ``splice``.
+
+        The payload never enters our memory: the kernel hands the pipe's
+        pages to the socket, which saves both copies a read and a write
+        would make (half the server's CPU in a stream).  *fd* must hold at
+        least *size* bytes and have no other reader.  Returns False, having
+        sent nothing, where that cannot be done: under TLS or ``--trace``,
+        while frames are corked, or while the transport holds unsent bytes
+        (they must go first).
+        """
+        transport = self.transport
+        if self._fd < 0 or self._corked or self.closed or transport is None or transport.is_closing():
+            return False
+        if self.conn.trace is not None or transport.get_write_buffer_size():
+            return False
+        if self._sock is None:
+            self._sock = socket.socket(fileno=os.dup(self._fd))
+        head = self.conn.send_header(type, size)
+        sent = moved = 0
+        try:
+            # MSG_MORE: the header waits for the payload, one segment for both.
+            sent = self._sock.send(head, socket.MSG_MORE)
+            if sent == len(head):
+                moved = os.splice(fd, self._fd, size, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+        except OSError:
+            pass  # BlockingIOError (the socket is full), or an error the transport meets itself, below
+        if sent < len(head) or moved < size:
+            # The socket took only part: the rest of the frame is queued in
+            # the transport like any other write, so nothing can come between.
+            rest = _read_exactly(fd, size - moved)
+            if rest is None:
+                transport.abort()  # only a second reader could do this; the stream is out of step
+            else:
+                transport.write(head[sent:] + rest)
+        return True
 
     def cork(self) -> None:
         """Hold frames sent from now on until ``uncork``, then write them at once."""

@@ -224,6 +224,22 @@ class Connection:
         if payload:
             self._out.append(payload)
 
+    def send_header(self, type: str, size: int) -> bytes:
+        """Check and count a frame whose *size* payload bytes the driver sends itself; return its header.
+
+        For a payload that never enters our memory (``splice`` from a pipe):
+        the driver writes the returned prefix and header, then exactly *size*
+        bytes, before anything ``data_to_send`` returns later.  Not for a
+        traced connection: the trace shows every payload.
+
+        Raises:
+            ProtocolError: the frame may not be sent in this state (a bug in the caller).
+        """
+        self._move(Direction.SEND, type)
+        head = encode_header(type, None, size)
+        self.sent_bytes += len(head) + size
+        return head
+
     def send_frame(self, frame: Frame) -> None:
         """``send`` a whole ``Frame`` (what ``rsh.transfer``'s sender and receiver hand out)."""
         self.send(frame.type, frame.fields, frame.payload)

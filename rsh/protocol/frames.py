@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ProtocolError
 
@@ -85,7 +85,7 @@ MESSAGE_TYPES = frozenset(
 # travels in the payload instead.
 MAX_HEADER_SIZE = 64 * 1024
 
-# Output is sent in chunks of at most 64 KiB, so 1 MiB leaves room for a
+# Output is sent in chunks of at most 256 KiB, so 1 MiB leaves room for a
 # several-hundred-KiB command in one frame while bounding what one frame can
 # make the receiver hold in memory.
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
@@ -214,9 +214,24 @@ class FrameDecoder:
         # Header of the frame whose payload we are waiting for.
         self._pending: tuple[str, dict[str, Any], int, bytes, int] | None = None
         self._error: ProtocolError | None = None
+        #: Hand out payloads as views of the read buffer instead of copies
+        #: (see ``lend``).
+        self._lending = False
+        self._lent: list[memoryview] = []
         #: Bytes consumed so far: the stream offset of the next frame's start
         #: once every frame fed so far has been returned.
         self.offset = 0
+
+    def lend(self, on: bool) -> None:
+        """From now on (*on*) or no longer, make each payload a view of the read buffer, not a copy.
+
+        For a driver that is done with every frame before it reads again
+        (``rsh exec`` writing output to its descriptors): a stream then
+        skips one copy of every byte.  A lent payload is a ``memoryview``
+        (typed as the ``bytes`` it stands for) and is released at the next
+        ``get_buffer`` or ``feed``: used after that, it raises ValueError.
+        """
+        self._lending = on
 
     @property
     def buffered(self) -> int:
@@ -242,6 +257,10 @@ class FrameDecoder:
         """
         if self._error is not None:
             raise self._error
+        if self._lent:
+            for lent in self._lent:
+                lent.release()
+            self._lent.clear()
         want = max(sizehint, 1)
         if self._grow:
             self._grow = False
@@ -318,7 +337,14 @@ class FrameDecoder:
         type_, fields, size, raw, start = self._pending
         if avail < size:
             return None, pos
-        payload = bytes(view[pos : pos + size]) if size else b""
+        if not size:
+            payload = b""
+        elif self._lending:
+            lent = view[pos : pos + size]
+            self._lent.append(lent)
+            payload = cast(bytes, lent)
+        else:
+            payload = bytes(view[pos : pos + size])
         self.offset += size
         self._pending = None
         return Frame(type_, fields, payload, start, raw), pos + size

@@ -51,6 +51,13 @@ class Link(Protocol):
         """
         ...
 
+    def send_from_pipe(self, type: str, fd: int, size: int) -> bool:
+        """Send one frame whose payload is the next *size* bytes of pipe *fd* (which holds them), without reading them.
+
+        False, having sent nothing, when that cannot be done now: read them and ``send`` instead.
+        """
+        ...
+
     def cork(self) -> None:
         """Hold frames sent from now on until ``uncork``."""
         ...

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 from ..protocol.messages import ExecRequest, ExitStatus
 from .link import Link
-from .pipes import READ_CHUNK, OutputPipe, StdinFeeder, read_slots, read_some, widen
+from .pipes import READ_CHUNK, OutputPipe, StdinFeeder, read_some, send_output, widen
 from .shell_state import ShellSession
 from .spawn import spawn_command
 
@@ -181,31 +181,9 @@ class RunningCommand:
             self._start_grace()
 
     def _read(self, pipe: OutputPipe) -> None:
-        # Take what the pipe holds, up to READ_BATCH chunks, in one read, and
-        # send it as one write of as many frames: a fast writer then costs a
-        # loop turn and two system calls per batch.
-        slots = read_slots()
-        try:
-            n = os.readv(pipe.fd, slots)
-        except BlockingIOError:
-            return
-        except OSError:
-            n = 0
-        if not n:
+        if not send_output(pipe, self._link):
             self._end_of(pipe)
-            return
-        pipe.count += n
-        link = self._link
-        link.cork()
-        try:
-            for slot in slots:
-                if n <= 0:
-                    break
-                link.send(pipe.name, None, slot[: min(n, READ_CHUNK)])
-                n -= READ_CHUNK
-        finally:
-            link.uncork()
-        if link.output_paused:
+        elif self._link.output_paused:
             self.pause_output()
             # The grace period is for pipes nobody writes to; it must not cut
             # off output that only waits for a slow client.

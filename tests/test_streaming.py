@@ -1,0 +1,131 @@
+"""Output streamed at speed stays exact: spliced frames, a full socket, a slow reader, lent payloads.
+
+The server moves a pipe that holds a lot straight to the socket with
+``splice`` (``FramedProtocol.send_from_pipe``), and falls back to queueing
+the rest of a frame in the transport when the socket takes only part of it;
+``rsh exec`` writes payloads out as views of its read buffer
+(``FrameDecoder.lend``).  These tests drive each of those paths through a
+real server and check every byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rsh.net.framed import FramedProtocol
+from rsh.protocol.connection import STAY, Connection, Direction
+from rsh.protocol.frames import FrameDecoder, encode_frame
+from rsh.server.pipes import SPLICE_MAX, widen
+
+from .conftest import ServerProcess, rsh_argv
+from .rawpeer import RawPeer
+
+SLOW_READER = r"""
+import hashlib, os, sys, time
+h, n = hashlib.sha256(), 0
+while chunk := os.read(0, 1 << 16):
+    h.update(chunk)
+    n += len(chunk)
+    time.sleep(0.0005)  # slower than the server sends: its socket fills
+print(n, h.hexdigest())
+"""
+
+
+def _blob(path: Path, size: int) -> str:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_both_streams_exact_through_rsh_exec_into_a_slow_reader(server: ServerProcess, tmp_path: Path) -> None:
+    out_sum = _blob(tmp_path / "out", 24 << 20)
+    err_sum = _blob(tmp_path / "err", 6 << 20)
+    exec_argv = rsh_argv("exec", "--token-file", str(server.token_file), server.address, "--", f"cat {tmp_path}/out & cat {tmp_path}/err >&2; wait")
+    with open(tmp_path / "stderr", "wb") as err:
+        rsh = subprocess.Popen(exec_argv, stdout=subprocess.PIPE, stderr=err, env=server.env)
+        reader = subprocess.run([sys.executable, "-c", SLOW_READER], stdin=rsh.stdout, capture_output=True, text=True, timeout=120)
+        assert rsh.stdout is not None
+        rsh.stdout.close()
+        assert rsh.wait(60) == 0
+    assert reader.stdout.split() == [str(24 << 20), out_sum]
+    assert hashlib.sha256((tmp_path / "stderr").read_bytes()).hexdigest() == err_sum
+
+
+def test_a_full_pipe_goes_out_in_frames_bigger_than_a_read_and_no_bigger_than_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
+    """The spliced path is taken (frames over the 64 KiB a read makes), and keeps to its limit."""
+    data_sum = _blob(tmp_path / "blob", 8 << 20)
+    with RawPeer(server.port) as peer:
+        assert peer.authenticate(server.token) is not None
+        # Wait before reading anything: the command fills its pipe while the socket fills.
+        peer.send("exec", None, f"cat {tmp_path}/blob".encode())
+        time.sleep(0.3)
+        sizes, h = [], hashlib.sha256()
+        while (frame := peer.recv()) is not None and frame.type != "exit":
+            assert frame.type == "stdout"
+            sizes.append(len(frame.payload))
+            h.update(frame.payload)
+    assert frame is not None and frame.get("stdout_bytes") == 8 << 20
+    assert h.hexdigest() == data_sum
+    assert max(sizes) > 64 * 1024
+    assert max(sizes) <= SPLICE_MAX
+
+
+class _Open(Connection):
+    """A role that may send output at any time: the pump alone is under test."""
+
+    TRANSITIONS = {"open": {(Direction.SEND, "stdout"): STAY}}
+
+
+async def test_a_frame_the_socket_takes_only_part_of_is_finished_through_the_transport() -> None:
+    """Small socket buffers: the splice moves part of the payload, the rest must follow it, in order."""
+    loop = asyncio.get_running_loop()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        theirs = socket.socket()
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        theirs.connect(listener.getsockname())
+        ours, _ = listener.accept()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    proto = FramedProtocol(_Open("open"))
+    transport, _ = await loop.connect_accepted_socket(lambda: proto, ours)
+    r, w = os.pipe()
+    widen(w)
+    payload = os.urandom(200_000)
+    try:
+        assert os.write(w, payload) == len(payload)
+        assert proto.send_from_pipe("stdout", r, len(payload))
+        assert 0 < transport.get_write_buffer_size() < len(payload)  # the socket took part, the transport the rest
+        proto.send("stdout", None, b"after")  # queued behind it
+        decoder, frames = FrameDecoder(), []
+        theirs.setblocking(False)
+        while len(frames) < 2:
+            frames += decoder.feed(await loop.sock_recv(theirs, 1 << 16))
+        assert [(f.type, f.payload) for f in frames] == [("stdout", payload), ("stdout", b"after")]
+    finally:
+        transport.close()
+        theirs.close()
+        os.close(r)
+        os.close(w)
+
+
+def test_lent_payloads_are_views_released_at_the_next_read() -> None:
+    decoder = FrameDecoder()
+    decoder.lend(True)
+    (frame,) = decoder.feed(encode_frame("stdout", None, b"x" * 100_000))
+    view = frame.payload
+    assert isinstance(view, memoryview) and bytes(view) == b"x" * 100_000
+    decoder.feed(encode_frame("stdout", None, b"y"))  # a read: the first view is released
+    with pytest.raises(ValueError):
+        bytes(view)
+    decoder.lend(False)
+    (kept,) = decoder.feed(encode_frame("stdout", None, b"z" * 10))
+    decoder.feed(b"")
+    assert kept.payload == b"z" * 10 and isinstance(kept.payload, bytes)
