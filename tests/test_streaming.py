@@ -24,7 +24,7 @@ import pytest
 from rsh.net.framed import FramedProtocol
 from rsh.protocol.connection import STAY, Connection, Direction
 from rsh.protocol.frames import FrameDecoder, encode_frame
-from rsh.server.pipes import SPLICE_MAX, widen
+from rsh.server.pipes import READ_CHUNK, OutputPipe, send_output, widen
 
 from .conftest import ServerProcess, rsh_argv
 from .rawpeer import RawPeer
@@ -60,12 +60,11 @@ def test_both_streams_exact_through_rsh_exec_into_a_slow_reader(server: ServerPr
     assert hashlib.sha256((tmp_path / "stderr").read_bytes()).hexdigest() == err_sum
 
 
-def test_a_full_pipe_goes_out_in_frames_bigger_than_a_read_and_no_bigger_than_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
-    """The spliced path is taken (frames over the 64 KiB a read makes), and keeps to its limit."""
+def test_a_stalled_reader_gets_every_byte_in_frames_no_bigger_than_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
     data_sum = _blob(tmp_path / "blob", 8 << 20)
     with RawPeer(server.port) as peer:
         assert peer.authenticate(server.token) is not None
-        # Wait before reading anything: the command fills its pipe while the socket fills.
+        # Wait before reading anything: the socket fills, the server's splices stop part way.
         peer.send("exec", None, f"cat {tmp_path}/blob".encode())
         time.sleep(0.3)
         sizes, h = [], hashlib.sha256()
@@ -75,8 +74,47 @@ def test_a_full_pipe_goes_out_in_frames_bigger_than_a_read_and_no_bigger_than_a_
             h.update(frame.payload)
     assert frame is not None and frame.get("stdout_bytes") == 8 << 20
     assert h.hexdigest() == data_sum
-    assert max(sizes) > 64 * 1024
-    assert max(sizes) <= SPLICE_MAX
+    assert max(sizes) <= READ_CHUNK
+
+
+class _Recorder:
+    """A Link that records how output was sent."""
+
+    def __init__(self) -> None:
+        self.spliced: list[int] = []
+        self.sent: list[int] = []
+
+    def send_from_pipe(self, type: str, fd: int, size: int) -> bool:
+        self.spliced.append(len(os.read(fd, size)))
+        return True
+
+    def send(self, type: str, fields: object = None, payload: bytes | memoryview = b"") -> None:
+        self.sent.append(len(payload))
+
+
+def test_a_pipe_that_holds_a_lot_is_spliced_once_its_stream_has_begun() -> None:
+    r, w = os.pipe()
+    widen(w)
+    pipe, link = OutputPipe("stdout", r), _Recorder()
+    try:
+        os.write(w, b"x" * 100_000)
+        assert send_output(pipe, link)  # type: ignore[arg-type]
+        os.write(w, b"x" * 100_000)
+        assert send_output(pipe, link)  # type: ignore[arg-type]
+        os.write(w, b"x" * 1000)
+        assert send_output(pipe, link)  # type: ignore[arg-type]
+        os.close(w)
+        w = -1
+        assert not send_output(pipe, link)  # type: ignore[arg-type]
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    # The first read is a plain one (a short command's only output costs no extra
+    # system call); then a pipe holding 16 KiB or more is spliced, a little is read.
+    assert link.sent == [100_000, 1000]
+    assert link.spliced == [100_000]
+    assert pipe.count == 201_000
 
 
 class _Open(Connection):

@@ -2,9 +2,9 @@
 
 Output that fills a good part of its pipe is moved to the socket with
 ``splice``, as one frame, without passing through our memory; smaller reads
-take one ``readv`` into chunk-sized slots of a buffer every command shares,
-and the chunks go out as views of it (no bytes object per chunk).  Stdin is queued and written as the child's non-blocking pipe takes
-it, watched for room on the server's ``FdWatcher``; past
+go into a buffer every command shares, and out as a view of it (no bytes
+object per chunk).  Stdin is queued and written as the child's non-blocking
+pipe takes it, watched for room on the server's ``FdWatcher``; past
 ``STDIN_HIGH_WATER`` bytes queued, the client is no longer read
 (``Link.pause_input``) until the child catches up.  A child that closes its
 stdin early has the rest dropped, as a shell pipeline would.
@@ -25,29 +25,20 @@ __all__ = [
     "OutputPipe",
     "StdinFeeder",
     "READ_CHUNK",
-    "READ_BATCH",
     "SPLICE_MIN",
-    "SPLICE_MAX",
     "STDIN_HIGH_WATER",
     "available",
-    "read_slots",
     "read_some",
     "send_output",
     "widen",
 ]
 
-#: Output is read and sent in chunks of at most this many bytes.
-READ_CHUNK = 64 * 1024
-
-#: Chunks read from one pipe per wake-up (in one read) before other work gets a turn.
-READ_BATCH = 4
+#: The most one output frame carries, read or spliced: a whole widened pipe.
+READ_CHUNK = 256 * 1024
 
 #: Output waiting in a pipe is spliced to the socket, not read, from this much
 #: (below it the copy costs less than the extra system call).
 SPLICE_MIN = 16 * 1024
-
-#: The most one spliced frame carries: a whole widened pipe.
-SPLICE_MAX = 256 * 1024
 
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, missing from older Pythons
 
@@ -94,37 +85,27 @@ def read_some(fd: int) -> bytes | None:
         return b""
 
 
-# Where output is read: chunk-sized slots of one buffer, shared by every
-# command.  A read fills them in turn and the chunks go out as views of it,
-# sent or copied before the read's turn ends (FramedProtocol.uncork), so it
-# is free again for the next.  No bytes object per chunk: the allocation and
-# the fresh pages it touches cost more than the copy.
-_SLOTS: list[memoryview] = []
-
-
-def read_slots() -> list[memoryview]:
-    """The ``READ_BATCH`` slots of ``READ_CHUNK`` bytes every output read fills."""
-    if not _SLOTS:
-        buffer = memoryview(bytearray(READ_BATCH * READ_CHUNK))
-        _SLOTS.extend(buffer[i : i + READ_CHUNK] for i in range(0, len(buffer), READ_CHUNK))
-    return _SLOTS
+# Where output is read, shared by every command: a read's chunk goes out as
+# a view of it, sent or copied before ``send`` returns, so it is free again
+# for the next.  No bytes object per chunk: the allocation and the fresh
+# pages it touches cost more than the copy.
+_BUFFER: list[memoryview] = []
 
 
 def send_output(pipe: OutputPipe, link: Link) -> bool:
-    """Send what *pipe* holds now to the client, as frames of its stream; False at its end (or a read error).
+    """Send what *pipe* holds now (up to ``READ_CHUNK``) to the client as one frame of its stream; False at its end (or a read error).
 
-    A pipe that holds a lot goes to the socket as one frame, by splice.
-    Otherwise what it holds, up to ``READ_BATCH`` chunks, is taken in one
-    read and sent as one write of as many frames: a fast writer then costs a
-    loop turn and two system calls per batch.
+    A pipe that holds a lot goes to the socket by splice; otherwise it is
+    read into a buffer every command shares.
     """
-    size = min(available(pipe.fd), SPLICE_MAX)
+    size = min(available(pipe.fd), READ_CHUNK) if pipe.count else 0
     if size >= SPLICE_MIN and link.send_from_pipe(pipe.name, pipe.fd, size):
         pipe.count += size
         return True
-    slots = read_slots()
+    if not _BUFFER:
+        _BUFFER.append(memoryview(bytearray(READ_CHUNK)))
     try:
-        n = os.readv(pipe.fd, slots)
+        n = os.readv(pipe.fd, _BUFFER)
     except BlockingIOError:
         return True
     except OSError:
@@ -132,15 +113,7 @@ def send_output(pipe: OutputPipe, link: Link) -> bool:
     if not n:
         return False
     pipe.count += n
-    link.cork()
-    try:
-        for slot in slots:
-            if n <= 0:
-                break
-            link.send(pipe.name, None, slot[: min(n, READ_CHUNK)])
-            n -= READ_CHUNK
-    finally:
-        link.uncork()
+    link.send(pipe.name, None, _BUFFER[0][:n])
     return True
 
 
