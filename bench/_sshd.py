@@ -94,6 +94,8 @@ class Sshd:
         self.host = "127.0.0.1"
         #: What the server offers for key exchange, its preference first (from ``sshd -T``).
         self.kex_algorithms: list[str] = []
+        #: More client options for every ssh and scp here (e.g. ``["-o", "Ciphers=..."]``).
+        self.client_options: list[str] = []
         try:
             self.reason = self._start()
         except (OSError, subprocess.SubprocessError) as e:
@@ -118,6 +120,7 @@ class Sshd:
             "-o", "StrictHostKeyChecking=yes",
             "-o", "BatchMode=yes",
             "-o", "LogLevel=ERROR",
+            *self.client_options,
         ]  # fmt: skip
 
     def ssh(self, *command: str, options: tuple[str, ...] = ()) -> list[str]:
