@@ -19,8 +19,9 @@
 
 Every run does every job with every client, interleaved, so drift on a noisy
 machine hits them alike; the table gives the median of RUNS runs and their
-range, and the ratio of each peer's median to rsh's (above 1 the peer
-streams faster, or takes longer per command or start).
+range, and the median (and range) of each run's ratio of the peer's figure
+to rsh's in that run (above 1 the peer streams faster, or takes longer per
+command or start).
 
 OpenSSH and asyncssh log in to a private sshd this script starts on a free
 loopback port with keys of its own (bench/_sshd.py), with OpenSSH's default
@@ -280,33 +281,34 @@ def main() -> None:
     for note in notes:
         print(f"  {note}")
     cells: list[list[str]] = [["", "rsh", "asyncssh", "x rsh", "OpenSSH", "x rsh"]]
+    figures = {job: {p: [rows[job][1](s) for s in results[job][p]] for p in PEERS} for job in jobs}
     for job in jobs:
-        label, unit = rows[job]
-        figures = {p: [unit(s) for s in results[job][p]] for p in PEERS}
-        ours = statistics.median(figures["rsh"])
-        row = [label]
+        row = [rows[job][0]]
+        ours = figures[job]["rsh"]
         for p in PEERS:
-            if not figures[p]:
+            theirs = figures[job][p]
+            if not theirs:
                 row += ["-"] if p == "rsh" else ["-", ""]
                 continue
-            med = statistics.median(figures[p])
-            row.append(f"{fmt(med)} ({fmt(min(figures[p]))}-{fmt(max(figures[p]))})")
+            row.append(f"{fmt(statistics.median(theirs))} ({fmt(min(theirs))}-{fmt(max(theirs))})")
             if p != "rsh":
-                row.append(f"{med / ours:.2f}")
+                ratios = [t / o for t, o in zip(theirs, ours, strict=True)]
+                row.append(f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
         cells.append(row)
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     for r in cells:
         print("  " + "   ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
-    print("  x rsh: the peer's median over rsh's (above 1: the peer streams faster, or takes longer)")
+    print("  x rsh: the peer's figure over rsh's in the same run, median (range) of the runs;")
+    print("         above 1 the peer streams faster (first row), or takes longer (the others)")
     if "commands" in jobs and "OpenSSH" in measured:
         print("  OpenSSH per command: a new `ssh HOST true` process each time over one ControlMaster connection")
     for p, why in why_not.items():
         print(f"{p}: not measured ({why})")
-    print("all runs (s):")
+    print("all runs, in the table's units:")
     for job in jobs:
         for p in PEERS:
-            if results[job][p]:
-                print(f"  {job:8} {p:8} " + " ".join(f"{t:.4f}" for t in results[job][p]))
+            if figures[job][p]:
+                print(f"  {job:8} {p:8} " + " ".join(fmt(v) for v in figures[job][p]))
 
 
 if __name__ == "__main__":
