@@ -199,11 +199,12 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {j: {p: [] for p in PEERS} for j in jobs}
     notes: list[str] = []
     server = Server()
-    sshd = Sshd()
+    sshd: Sshd | None = None
     mux: Multiplexed | None = None
     client: rsh.Client | None = None
     aclient: AsyncsshClient | None = None
     try:
+        sshd = Sshd()
         if not sshd.available:
             why_not["OpenSSH"] = sshd.reason
             why_not.setdefault("asyncssh", f"no sshd to log in to ({sshd.reason})")
@@ -267,7 +268,8 @@ def main() -> None:
             aclient.close()
         if mux is not None:
             mux.close()
-        sshd.close()
+        if sshd is not None:
+            sshd.close()
         server.stop()
 
     # Each job's figure in its own unit, and whether more is better.
