@@ -1,6 +1,7 @@
 """What TLS costs: 1 GiB of output and per-command latency with TLS on, as
-ratios to TLS off (and to ssh on loopback when an sshd answers there), all
-measured in the same run.
+ratios to TLS off (and to ssh, to a private sshd the bench starts on a free
+loopback port when sshd is installed: bench/_sshd.py), all measured in the
+same run.
 
 Two servers on 127.0.0.1, one plain and one with ``--tls``; runs alternate
 between them so drift on a noisy machine hits both alike.
@@ -16,15 +17,13 @@ cost of a new connection (connect, TLS handshake, authentication).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 from _common import Server
+from _sshd import Multiplexed, Sshd
 
 import rsh
 
@@ -56,51 +55,41 @@ def per_connect(server: Server, n: int) -> float:
 
 
 class Ssh:
-    """``ssh localhost`` with its default cipher, when it works without a password."""
+    """``ssh`` with its default cipher to a private sshd on loopback (bench/_sshd.py), over one ControlMaster connection."""
 
     def __init__(self) -> None:
-        self.reason = ""
-        self.dir = tempfile.mkdtemp(prefix="rsh-bench-ssh-")
-        self.base = [
-            "ssh",
-            "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=accept-new",
-            "-o", f"UserKnownHostsFile={self.dir}/known_hosts",
-            "-o", "ControlMaster=auto",
-            "-o", f"ControlPath={self.dir}/control",
-            "-o", "ControlPersist=120",
-            "localhost",
-        ]  # fmt: skip
-        if shutil.which("ssh") is None:
-            self.reason = "no ssh client"
-        elif shutil.which("sshd") is None and not os.path.exists("/usr/sbin/sshd"):
-            self.reason = "no sshd installed on this machine"
-        else:
-            r = subprocess.run([*self.base, "true"], capture_output=True, timeout=30)
-            if r.returncode != 0:
-                last = (r.stderr.decode(errors="replace").strip().splitlines() or ["no reason given"])[-1]
-                self.reason = f"ssh localhost did not log in non-interactively: {last}"
+        self.sshd = Sshd()
+        self.reason = self.sshd.reason
+        self.mux: Multiplexed | None = None
+        if self.sshd.available:
+            try:
+                self.mux = self.sshd.multiplexed()
+            except RuntimeError as e:
+                self.reason = str(e)
 
     @property
     def available(self) -> bool:
         return not self.reason
 
     def stream(self, cmd: str) -> float:
+        assert self.mux is not None
         t0 = time.perf_counter()
-        subprocess.run([*self.base, cmd], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(self.mux.ssh(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
         return time.perf_counter() - t0
 
     def per_command(self, n: int) -> float:
         # Over the one multiplexed (ControlMaster) connection, the closest ssh has to an open session.
+        assert self.mux is not None
+        argv = self.mux.ssh("true")
         t0 = time.perf_counter()
         for _ in range(n):
-            subprocess.run([*self.base, "true"], check=True)
+            subprocess.run(argv, stdin=subprocess.DEVNULL, check=True)
         return (time.perf_counter() - t0) / n
 
     def close(self) -> None:
-        if self.available:
-            subprocess.run([*self.base[:-1], "-O", "exit", "localhost"], capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.mux is not None:
+            self.mux.close()
+        self.sshd.close()
 
 
 def main() -> None:

@@ -22,8 +22,9 @@ memory the previous one just freed.  (On a VM, writing into pages the guest
 has not touched lately can cost several times more, which otherwise lands
 on whichever step happens to run first.)
 
-scp on loopback is measured too when an sshd answers on 127.0.0.1:22 with
-key authentication already set up (BatchMode); otherwise it says so.
+scp on loopback is measured too, to a private sshd the bench starts on a
+free loopback port with keys of its own (bench/_sshd.py), when sshd is
+installed; otherwise it says why not.
 
     python bench/transfer.py [--size 1G] [--runs 3] [--dir DIR]
 """
@@ -31,10 +32,10 @@ key authentication already set up (BatchMode); otherwise it says so.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,7 @@ import tempfile
 import time
 
 from _common import Server
+from _sshd import Sshd
 
 FLOOR_RECEIVER = r"""
 import os, socket, sys
@@ -138,23 +140,25 @@ def run_rsh(server: Server, *args: str) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024
 
 
+# The private sshd scp copies to, started by scp_available() and stopped at exit.
+_sshd: Sshd | None = None
+
+
 def scp_available() -> str | None:
-    """None when scp on loopback can be measured, else why not."""
+    """None when scp on loopback can be measured (to a private sshd on a free port, bench/_sshd.py), else why not."""
+    global _sshd
     if shutil.which("scp") is None:
         return "scp is not installed"
-    try:
-        socket.create_connection(("127.0.0.1", 22), timeout=1).close()
-    except OSError:
-        return "no sshd answers on 127.0.0.1:22"
-    r = subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "127.0.0.1", "true"], capture_output=True, timeout=30)
-    if r.returncode != 0:
-        return "ssh to 127.0.0.1 needs a password or key (BatchMode failed)"
-    return None
+    _sshd = Sshd()
+    atexit.register(_sshd.close)
+    return _sshd.reason or None
 
 
 def run_scp(src: str, dst: str) -> float:
+    """scp *src* to *dst* (``127.0.0.1:PATH``) on the private sshd."""
+    assert _sshd is not None
     t0 = time.perf_counter()
-    subprocess.run(["scp", "-q", "-o", "BatchMode=yes", src, dst], check=True)
+    subprocess.run(_sshd.scp(src, dst.partition(":")[2]), stdin=subprocess.DEVNULL, check=True)
     return time.perf_counter() - t0
 
 
