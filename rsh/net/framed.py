@@ -98,10 +98,12 @@ class FramedProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not an isinstance check: uvloop's transports are not subclasses.
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        tls = transport.get_extra_info("sslcontext") is not None
+        # Under TLS the encrypted copy of what is queued waits too (in asyncio's own buffers): queue less.
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER // 4 if tls else WRITE_HIGH_WATER)
         sock = transport.get_extra_info("socket")
         # Never under TLS: there the transport's bytes are not the frames'.
-        if sock is not None and transport.get_extra_info("sslcontext") is None:
+        if sock is not None and not tls:
             self._fd = sock.fileno()
 
     def get_buffer(self, sizehint: int) -> memoryview:
