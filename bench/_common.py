@@ -6,6 +6,7 @@ import collections
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,3 +88,8 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def spread(values: list[float], fmt: str = ".2f") -> str:
+    """``median (min-max)`` of *values*: a figure that holds across runs, with how far the runs strayed."""
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from _common import Server
+from _common import Server, spread
 
 import rsh
 
@@ -127,13 +127,17 @@ def main() -> None:
         f"(client CPU {client_cpu / 1000 / n:5.0f} us, server CPU {server_cpu / 1000 / n:5.0f} us)"
     )
     print(f"  ratio rsh / local                      : {rshs / local:6.2f}   (target <= 1.20)")
-    print(f"  per turn: median {statistics.median(ratios):.2f}, middle half {ratios[len(ratios) // 4]:.2f} to {ratios[(3 * len(ratios)) // 4]:.2f}")
+    print(
+        f"  per turn: median {statistics.median(ratios):.2f}, middle half {ratios[len(ratios) // 4]:.2f} to {ratios[(3 * len(ratios)) // 4]:.2f},"
+        f" all {ratios[0]:.2f} to {ratios[-1]:.2f}"
+    )
     async_local, a_wall, a_cpu, a_srv = (sum(t[i] for t in async_turns) for i in range(4))
     print(
         f"  rsh, asyncio client (AsyncClient.run)  : {a_wall * us / 1000:6.3f} ms each   "
         f"(client CPU {a_cpu / 1000 / n:5.0f} us, server CPU {a_srv / 1000 / n:5.0f} us)"
     )
     print(f"  ratio asyncio rsh / local              : {a_wall / async_local:6.2f}   (target <= 1.20)")
+    print(f"  per turn: {spread([t[1] / t[0] for t in async_turns])}")
     if args.cold:
         print(f"cold, a new process each time (median of {args.cold})")
         print(f"  python -c pass                         : {python_ms:6.1f} ms")

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from _common import Server
+from _common import Server, spread
 from _sshd import Multiplexed, Sshd
 
 import rsh
@@ -95,7 +95,7 @@ class Ssh:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="1G", help="head -c SIZE (default 1G)")
-    ap.add_argument("--runs", type=int, default=3, help="streaming runs per side (median)")
+    ap.add_argument("--runs", type=int, default=5, help="streaming runs per side (median)")
     ap.add_argument("--count", type=int, default=1000, help="sequential commands per side")
     ap.add_argument("--connects", type=int, default=200, help="new connections per side")
     ap.add_argument("--rounds", type=int, default=4, help="alternate plain and TLS this many times")
@@ -113,14 +113,17 @@ def main() -> None:
             if ssh.available:
                 streams["ssh"].append(ssh.stream(cmd))
         lat: dict[str, float] = {"plain": 0.0, "tls": 0.0, "ssh": 0.0}
+        lat_ratios: list[float] = []
         conn: dict[str, float] = {"plain": 0.0, "tls": 0.0}
         per = max(1, args.count // args.rounds)
         with connect(plain) as pc, connect(tls) as tc:
             pc.run("true")
             tc.run("true")
             for _ in range(args.rounds):
-                lat["plain"] += per_command(pc, per) / args.rounds
-                lat["tls"] += per_command(tc, per) / args.rounds
+                p_lat, t_lat = per_command(pc, per), per_command(tc, per)
+                lat["plain"] += p_lat / args.rounds
+                lat["tls"] += t_lat / args.rounds
+                lat_ratios.append(t_lat / p_lat)
                 conn["plain"] += per_connect(plain, max(1, args.connects // args.rounds)) / args.rounds
                 conn["tls"] += per_connect(tls, max(1, args.connects // args.rounds)) / args.rounds
         if ssh.available:
@@ -135,14 +138,15 @@ def main() -> None:
     print(f"streaming {args.size} of output through `rsh exec` to /dev/null, median of {args.runs} runs")
     print(f"  TLS off : {med['plain']:6.2f} s  {mib / med['plain']:7.0f} MiB/s")
     print(f"  TLS on  : {med['tls']:6.2f} s  {mib / med['tls']:7.0f} MiB/s")
-    print(f"  throughput TLS on / off  : {med['plain'] / med['tls']:5.2f}")
+    stream_ratios = [p / t for p, t in zip(streams["plain"], streams["tls"], strict=True)]
+    print(f"  throughput TLS on / off, per run : {spread(stream_ratios)}   (target >= 0.70)")
     if "ssh" in med:
         print(f"  ssh     : {med['ssh']:6.2f} s  {mib / med['ssh']:7.0f} MiB/s")
         print(f"  throughput TLS on / ssh  : {med['ssh'] / med['tls']:5.2f}")
     print(f"{per * args.rounds} sequential `true` on one open connection (blocking client)")
     print(f"  TLS off : {lat['plain'] * 1000:6.3f} ms each")
     print(f"  TLS on  : {lat['tls'] * 1000:6.3f} ms each")
-    print(f"  latency TLS on / off     : {lat['tls'] / lat['plain']:5.2f}")
+    print(f"  latency TLS on / off, per round  : {spread(lat_ratios)}   (target <= 1.10)")
     if ssh.available:
         print(f"  ssh (ControlMaster) : {lat['ssh'] * 1000:6.3f} ms each")
         print(f"  latency TLS on / ssh     : {lat['tls'] / lat['ssh']:5.2f}")
