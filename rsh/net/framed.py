@@ -207,6 +207,7 @@ class FramedProtocol(asyncio.BufferedProtocol):
         transport = self.transport
         if self._fd < 0 or self._corked or self.closed or transport is None or transport.is_closing():
             return False
+        self.flush()  # anything the connection queued goes first
         if self.conn.trace is not None or transport.get_write_buffer_size():
             return False
         if self._sock is None:
