@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -58,6 +59,26 @@ def test_both_streams_exact_through_rsh_exec_into_a_slow_reader(server: ServerPr
         assert rsh.wait(60) == 0
     assert reader.stdout.split() == [str(24 << 20), out_sum]
     assert hashlib.sha256((tmp_path / "stderr").read_bytes()).hexdigest() == err_sum
+
+
+def test_stdin_exact_into_a_slow_reader_and_into_one_that_leaves_early(server: ServerProcess, tmp_path: Path) -> None:
+    """The server writes stdin straight from its read buffer, keeping a copy only of what a full pipe leaves."""
+    data_sum = _blob(tmp_path / "in", 16 << 20)
+    reader = shlex.join([sys.executable, "-c", SLOW_READER])
+    with open(tmp_path / "in", "rb") as stdin:
+        argv = rsh_argv("exec", "--token-file", str(server.token_file), server.address, "--", reader)
+        done = subprocess.run(argv, stdin=stdin, capture_output=True, env=server.env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().split() == [str(16 << 20), data_sum]
+    with open(tmp_path / "in", "rb") as stdin:
+        early = subprocess.run(
+            rsh_argv("exec", "--token-file", str(server.token_file), server.address, "--", "head -c 5 >/dev/null; echo left"),
+            stdin=stdin,
+            capture_output=True,
+            env=server.env,
+            timeout=60,
+        )
+    assert (early.returncode, early.stdout) == (0, b"left\n")
 
 
 def test_a_stalled_reader_gets_every_byte_in_frames_no_bigger_than_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
@@ -156,14 +177,16 @@ async def test_a_frame_the_socket_takes_only_part_of_is_finished_through_the_tra
 
 def test_lent_payloads_are_views_released_at_the_next_read() -> None:
     decoder = FrameDecoder()
-    decoder.lend(True)
+    decoder.lend({"stdout"})
     (frame,) = decoder.feed(encode_frame("stdout", None, b"x" * 100_000))
     view = frame.payload
     assert isinstance(view, memoryview) and bytes(view) == b"x" * 100_000
     decoder.feed(encode_frame("stdout", None, b"y"))  # a read: the first view is released
     with pytest.raises(ValueError):
         bytes(view)
-    decoder.lend(False)
+    (other,) = decoder.feed(encode_frame("stderr", None, b"e"))
+    assert isinstance(other.payload, bytes)  # not a lent type
+    decoder.lend(())
     (kept,) = decoder.feed(encode_frame("stdout", None, b"z" * 10))
     decoder.feed(b"")
     assert kept.payload == b"z" * 10 and isinstance(kept.payload, bytes)

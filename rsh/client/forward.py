@@ -43,7 +43,7 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
     fds = {"stdout": stdout, "stderr": stderr}
     interrupts = _Interrupts()
     # Each chunk is written out before the next read: no copy of it is needed.
-    conn.decoder.lend(True)
+    conn.decoder.lend(("stdout", "stderr"))
     try:
         while True:
             while (event := conn.next_event()) is not NEED_DATA:
@@ -68,7 +68,7 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
                 continue
             stdin = _wait(pump, stdin, interrupts)
     finally:
-        conn.decoder.lend(False)
+        conn.decoder.lend(())
         interrupts.close()
 
 

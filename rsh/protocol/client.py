@@ -225,6 +225,9 @@ class ClientProtocol(Connection):
 
     def send_stdin(self, data: bytes | memoryview) -> None:
         """Send *data* to the command's stdin, in chunks of at most ``STDIN_CHUNK``."""
+        if isinstance(data, bytes) and len(data) <= STDIN_CHUNK:
+            self.send("stdin", None, data)  # immutable: queued as it is
+            return
         view = memoryview(data)
         for i in range(0, len(view), STDIN_CHUNK):
             self.send("stdin", None, bytes(view[i : i + STDIN_CHUNK]))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, cast
 
 from ..errors import ProtocolError
@@ -214,24 +214,24 @@ class FrameDecoder:
         # Header of the frame whose payload we are waiting for.
         self._pending: tuple[str, dict[str, Any], int, bytes, int] | None = None
         self._error: ProtocolError | None = None
-        #: Hand out payloads as views of the read buffer instead of copies
-        #: (see ``lend``).
-        self._lending = False
+        #: Frame types whose payloads are views of the read buffer, not copies (see ``lend``).
+        self._lending: frozenset[str] = frozenset()
         self._lent: list[memoryview] = []
         #: Bytes consumed so far: the stream offset of the next frame's start
         #: once every frame fed so far has been returned.
         self.offset = 0
 
-    def lend(self, on: bool) -> None:
-        """From now on (*on*) or no longer, make each payload a view of the read buffer, not a copy.
+    def lend(self, types: Collection[str]) -> None:
+        """From now on, make the payload of each frame of these *types* a view of the read buffer, not a copy.
 
-        For a driver that is done with every frame before it reads again
-        (``rsh exec`` writing output to its descriptors): a stream then
-        skips one copy of every byte.  A lent payload is a ``memoryview``
-        (typed as the ``bytes`` it stands for) and is released at the next
-        ``get_buffer`` or ``feed``: used after that, it raises ValueError.
+        For a driver that is done with such frames before it reads again
+        (``rsh exec`` writing output to its descriptors, the server writing
+        stdin to a pipe): a stream then skips one copy of every byte.  A
+        lent payload is a ``memoryview`` (typed as the ``bytes`` it stands
+        for) and is released at the next ``get_buffer`` or ``feed``: used
+        after that, it raises ValueError.  ``lend(())`` lends no more.
         """
-        self._lending = on
+        self._lending = frozenset(types)
 
     @property
     def buffered(self) -> int:
@@ -339,7 +339,7 @@ class FrameDecoder:
             return None, pos
         if not size:
             payload = b""
-        elif self._lending:
+        elif type_ in self._lending:
             lent = view[pos : pos + size]
             self._lent.append(lent)
             payload = cast(bytes, lent)

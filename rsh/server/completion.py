@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 
-__all__ = ["MAX_COMPLETIONS", "complete_commands", "complete_paths"]
+__all__ = ["MAX_COMPLETIONS", "complete_commands", "complete_paths", "complete_variables"]
 
 #: A Tab in a directory of 100,000 files must not send 100,000 names.
 MAX_COMPLETIONS = 1000
@@ -75,3 +76,8 @@ def complete_paths(prefix: str, cwd: str, home: str) -> list[str]:
     except OSError:
         return []
     return sorted(out)[:MAX_COMPLETIONS]
+
+
+def complete_variables(names: Iterable[str], prefix: str) -> list[str]:
+    """The shell variables among *names* that start with *prefix*, sorted; never rsh's own ``__rsh_`` ones."""
+    return sorted(n for n in names if n.startswith(prefix) and not n.startswith("__rsh_"))[:MAX_COMPLETIONS]

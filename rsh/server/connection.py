@@ -47,7 +47,7 @@ from ..protocol.server import (
 from ..transfer.messages import GetRequest, PutRequest
 from ..version import __version__
 from .admission import Slot
-from .completion import complete_commands, complete_paths
+from .completion import complete_commands, complete_paths, complete_variables
 from .exec_queue import QueuedCommand
 from .fdwatch import FdWatcher
 from .host import Host
@@ -86,6 +86,7 @@ class ServerConnection(FramedProtocol):
                 max_payload=config.max_payload,
             )
         )
+        self.conn.decoder.lend(("stdin",))  # written to the command's pipe before the next read: no copy needed
         self.host = host
         self.config = config
         self.guard = host.guard
@@ -285,12 +286,7 @@ class ServerConnection(FramedProtocol):
 
     def _complete_variables(self, event: CompleteRequested, live: LiveShell) -> None:
         """Answer with the live shell's own variables: it says them, a moment later."""
-
-        def answer(names: list[str]) -> None:
-            items = sorted(n for n in names if n.startswith(event.prefix) and not n.startswith("__rsh_"))
-            self.send("completions", {"id": event.id, "items": items[:1000]})
-
-        live.list_variables(answer)
+        live.list_variables(lambda names: self.send("completions", {"id": event.id, "items": complete_variables(names, event.prefix)}))
 
     def _shell(self) -> ShellSession:
         if self.shell is None:

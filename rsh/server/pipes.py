@@ -142,10 +142,25 @@ class StdinFeeder:
         self._broken = False
 
     def feed(self, data: bytes) -> None:
-        """Queue *data* for the child (dropped if it has closed its stdin)."""
+        """Write *data* to the child, queueing a copy of what its pipe does not take now (dropped if it has closed its stdin).
+
+        *data* may be a view of the connection's read buffer: it is not kept.
+        """
         if self._eof or self._broken:
             return
-        self._pending.append(data)
+        if not self._pending and self.fd >= 0:
+            try:
+                n = os.write(self.fd, data)
+            except BlockingIOError:
+                n = 0
+            except OSError:  # EPIPE: the child closed its stdin; drop the rest
+                self._broken = True
+                self._flush()  # closes our end
+                return
+            if n == len(data):
+                return
+            data = data[n:]
+        self._pending.append(bytes(data))
         self._size += len(data)
         self._flush()
         if self._size > STDIN_HIGH_WATER:
