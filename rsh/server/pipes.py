@@ -132,6 +132,7 @@ class StdinFeeder:
 
     def __init__(self, fd: int, watcher: FdWatcher, link: Link) -> None:
         os.set_blocking(fd, False)
+        widen(fd)  # fewer full-pipe stalls while the client streams input
         self.fd = fd
         self._watch = watcher
         self._link = link
