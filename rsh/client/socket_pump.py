@@ -31,8 +31,11 @@ __all__ = ["SocketPump", "OUT_HIGH"]
 #: Keep at most this much queued stdin (or file data) ahead of the socket.
 OUT_HIGH = 256 * 1024
 
-# Decrypted bytes gathered from TLS records before one parse of the frames in them.
+# Decrypted bytes gathered from TLS records before one parse of the frames in them,
+# once a read has brought a full record (a stream); a smaller one (an exit
+# frame) is parsed at once, without a read that would only find nothing.
 TLS_BATCH = 256 * 1024
+TLS_RECORD = 16 * 1024
 
 # Buffers handed to one sendmsg(), well under any IOV_MAX.
 _IOV_BATCH = 64
@@ -158,7 +161,12 @@ class SocketPump:
         out = self.out
         try:
             if self.tls:
-                # No sendmsg under TLS: one buffer at a time.
+                # No sendmsg under TLS, and each send is a record and a
+                # system call: join what is queued (a header and its payload).
+                if len(out) > 1:
+                    joined = b"".join(out)
+                    out.clear()
+                    out.append(joined)
                 n = self.sock.send(out[0])
             else:
                 n = self.sock.sendmsg(list(islice(out, _IOV_BATCH)))
@@ -207,7 +215,7 @@ class SocketPump:
         try:
             with self.conn.get_buffer() as buf:
                 n = self.sock.recv_into(buf)
-                if self.tls and n:
+                if self.tls and n >= TLS_RECORD:
                     n += self._more_records(buf, n)
         except self._would_block:
             return False
