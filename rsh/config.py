@@ -7,7 +7,7 @@ state (prompt history) under ``$XDG_STATE_HOME/rsh`` (``~/.local/state/rsh``).
 
 What a client reads on its way to connecting (the token, known_hosts, the
 config file) is named here as text as well (``config_path``, ``path_text``):
-pathlib, and the urllib.parse and ipaddress it brings, is a tenth of a
+pathlib, with the urllib.parse and fnmatch it brings, is some 6% of a
 short ``rsh exec``'s start-up.
 """
 

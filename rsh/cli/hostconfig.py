@@ -146,7 +146,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> HostConfig:
         return HostConfig(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-    # Only now: tomllib (with datetime) is a tenth of a start-up most `rsh exec`s, with no config file, need not pay.
+    # Only now: tomllib (with datetime) is some 15% of a start-up that most `rsh exec`s, with no config file, need not pay.
     import tomllib
 
     try:
