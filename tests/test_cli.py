@@ -205,11 +205,11 @@ def test_start_up_loads_only_what_the_command_needs(server: ServerProcess, tmp_p
     # inspect they bring, nor the other subcommands' server or prompt, and
     # `import rsh` alone loads no client.
     heavy = "('asyncio', 'ssl', 'dataclasses', 'inspect', 'secrets', 'shlex', 'rsh.results')"
+    # main() rather than `python -m rsh`, which ends the process at once after a plain exec (rsh.cli.main.entry).
     code = (
-        "import sys, runpy; sys.argv = ['rsh', 'exec', '--token-file', sys.argv[1], sys.argv[2], '--', 'true']\n"
-        "try:\n    runpy.run_module('rsh', run_name='__main__')\n"
-        "except SystemExit as exc:\n"
-        f"    print(exc.code, sorted(m for m in sys.modules if m.startswith(('rsh.transfer', 'rsh.server', 'rsh.prompt')) or m in {heavy}))"
+        "import sys; from rsh.cli.main import main\n"
+        "code = main(['exec', '--token-file', sys.argv[1], sys.argv[2], '--', 'true'])\n"
+        f"print(code, sorted(m for m in sys.modules if m.startswith(('rsh.transfer', 'rsh.server', 'rsh.prompt')) or m in {heavy}))"
     )
     r = subprocess.run([sys.executable, "-c", code, str(server.token_file), server.address], env=rsh_env(tmp_path), capture_output=True, timeout=60)
     assert r.stdout == b"0 []\n", r.stderr

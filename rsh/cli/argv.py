@@ -6,15 +6,23 @@ until ``--`` or the first word that is not an option, and everything from
 there is the command, untouched.  Which options take a value is read from
 the subcommand's own argparse parser, so a flag added there with one
 ``add_argument`` line (``-t``, ``--no-pty``) is known here too.
+
+``quick_parse`` reads the plain case of ``rsh exec`` (one HOST, a command,
+options spelt out in full) from the subcommand's table of options alone,
+without argparse, and gives up on anything else.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-__all__ = ["Words", "split_words", "COMMAND", "HOST_ONLY", "PATHS", "HOST_DESTS"]
+if TYPE_CHECKING:
+    import argparse
+
+    from .options import Option
+
+__all__ = ["Words", "split_words", "quick_parse", "COMMAND", "HOST_ONLY", "PATHS", "HOST_DESTS"]
 
 #: How a subcommand's words split (``set_defaults(words=...)``): HOST, then a command (``exec``).
 COMMAND = "command"
@@ -90,3 +98,53 @@ def _takes_next(parser: argparse.ArgumentParser, word: str) -> bool:
         if action.nargs != 0:
             return j == len(word) - 1
     return False
+
+
+def quick_parse(options: Sequence[Option], words: Sequence[str]) -> dict[str, Any] | None:
+    """*words* (what follows ``exec``) as ``split_words`` then argparse would read them: every option's dest, ``address``, ``command``.
+
+    Only where the answer is certain: each option word one of *options*
+    exactly (``--name=VALUE`` too), a value that does not start with '-',
+    no option naming hosts, one HOST, then a command.  Anything else (``-h``,
+    an abbreviation, ``-nt``, a mistake) is None, for argparse to read and
+    say what it says of it.
+    """
+    table = {name: option for option in options for name in option.names}
+    values = {option.dest: option.default for option in options}
+    values["address"] = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--" or not word.startswith("-") or word == "-":
+            if values["address"] is None:
+                if word == "--":
+                    return None  # positionals only from here: rare, argparse's
+                values["address"] = word
+                continue
+            values["command"] = list(words[i:] if word == "--" else words[i - 1 :])
+            return values
+        name, eq, given = word.partition("=") if word.startswith("--") else (word, "", "")
+        option = table.get(name)
+        if option is None or option.dest in HOST_DESTS:
+            return None
+        action = option.action
+        if action == "store":
+            if not eq:
+                if i == len(words) or words[i].startswith("-"):
+                    return None
+                given = words[i]
+                i += 1
+            try:
+                values[option.dest] = option.kwargs.get("type", str)(given)
+            except ValueError:
+                return None
+        elif eq:
+            return None
+        elif action in ("store_true", "store_false"):
+            values[option.dest] = action == "store_true"
+        elif action == "count":
+            values[option.dest] = (values[option.dest] or 0) + 1
+        else:
+            return None
+    return None  # no command: `rsh HOST` is the prompt, `rsh exec HOST` an error

@@ -18,26 +18,40 @@ with the parser, which every subcommand builds.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
 from . import fanout
-from .argv import COMMAND
-from .options import UsageError, add_client_options, say
+from .argv import COMMAND, quick_parse
+from .options import CLIENT_OPTIONS, Option, UsageError, add_options, say
 
 if TYPE_CHECKING:
+    import argparse
+
     from ..protocol.frames import TraceHook
 
-__all__ = ["add_parser", "run", "run_exec", "open_std_descriptors", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]
+__all__ = ["add_parser", "quick_args", "run", "run_exec", "open_std_descriptors", "OPTIONS", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]
 
 #: The command ran past --timeout (as coreutils' timeout(1) reports it).
 EXIT_TIMEOUT = 124
 #: Local stdout was closed under us, as a process killed by SIGPIPE (``rsh get``'s; ``rsh exec`` lets the command finish).
 EXIT_SIGPIPE = 128 + signal.SIGPIPE
+
+
+#: ``rsh exec``'s own options, after the client's and before fan-out's (``_OPTIONS``: all of them, in --help's order).
+OPTIONS = (
+    Option("-n", dest="no_stdin", action="store_true", help="do not forward stdin (the command reads an empty one)"),
+    Option("-t", dest="tty", action="count", default=0, help="run CMD on a pseudo-terminal, as ssh -t (-tt: even when stdin is not a terminal)"),
+    Option("--timeout", type=float, metavar="SECONDS", help="stop the command after SECONDS (exit status 124)"),
+    Option("--shell", metavar="PATH", help="run CMD with this shell on the server (PATH -c CMD) instead of the server's own"),
+    Option("--encoding", help="ask the server to declare output in this encoding"),
+    Option("--trace", action="store_true", help="print every frame sent and received to stderr"),
+)
+_OPTIONS = (*CLIENT_OPTIONS, *OPTIONS, *fanout.OPTIONS, *fanout.OUTPUT_OPTIONS)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
@@ -51,18 +65,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
         "The words of CMD are joined with spaces and the remote shell parses the result: "
         "quote a command line as one word (rsh exec HOST -- \"sh -c 'echo a b'\"). HOST may be a name from the config file.",
     )
-    add_client_options(p)
-    p.add_argument("-n", dest="no_stdin", action="store_true", help="do not forward stdin (the command reads an empty one)")
-    p.add_argument("-t", dest="tty", action="count", default=0, help="run CMD on a pseudo-terminal, as ssh -t (-tt: even when stdin is not a terminal)")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the command after SECONDS (exit status 124)")
-    p.add_argument("--shell", metavar="PATH", help="run CMD with this shell on the server (PATH -c CMD) instead of the server's own")
-    p.add_argument("--encoding", help="ask the server to declare output in this encoding")
-    p.add_argument("--trace", action="store_true", help="print every frame sent and received to stderr")
-    fanout.add_options(p)
-    fanout.add_output_options(p)
+    add_options(p, _OPTIONS)
     p.add_argument("address", metavar="HOST[:PORT]", nargs="?")
     # Filled in by rsh.cli.argv: what follows HOST and rsh's options after it.
     p.set_defaults(run=run, words=COMMAND, command=[])
+
+
+def quick_args(words: Sequence[str]) -> argparse.Namespace | None:
+    """What the parser would make of ``rsh exec WORDS`` for one HOST and a command, read without it (``rsh.cli.argv.quick_parse``).
+
+    None when *words* are anything else (``-h``, ``-H``, a mistake...): the
+    parser must read them.  Importing argparse and building the parser
+    (gettext, locale, shutil) cost a short ``rsh exec`` some 15% more; what
+    this gives back is an attribute bag, as argparse's Namespace is, with
+    the subcommand's defaults.
+    """
+    values = quick_parse(_OPTIONS, words)
+    if values is None:
+        return None
+    return cast("argparse.Namespace", SimpleNamespace(**values, run=run, words=COMMAND, subcommand="exec"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,8 +109,6 @@ def run(args: argparse.Namespace) -> int:
     settings, token, connect_options = reach(args, args.address)
     if settings.shell:
         command = f"exec {_quoted(settings.shell)} -c {_quoted(command)}"
-    from ..protocol.trace import make_tracer
-
     if args.tty:
         if args.tty > 1 or _is_tty(0):
             return _on_terminal(settings, token, connect_options, command)
@@ -105,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             forward_stdin=not args.no_stdin and _stdin_is_data(),
             timeout=settings.timeout,
             encoding=args.encoding,
-            trace=make_tracer(sys.stderr) if args.trace else None,
+            trace=_tracer() if args.trace else None,
             connect_options=connect_options,
             on_connect=lambda info: check_user(settings, info),
         )
@@ -117,6 +136,12 @@ def _on_terminal(settings: Any, token: str | None, options: Mapping[str, Any], c
 
     with settings.explained():
         return run_on_terminal(async_connector(settings, token, options), command)
+
+
+def _tracer() -> TraceHook:
+    from ..protocol.trace import make_tracer
+
+    return make_tracer(sys.stderr)
 
 
 def _is_tty(fd: int) -> bool:

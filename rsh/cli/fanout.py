@@ -11,36 +11,48 @@ largest remote status (1 for a copy that left something behind).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .options import UsageError
+from .options import Option, UsageError
+from .options import add_options as _add
 
+# argparse, threading and pathlib are not imported here: `rsh exec HOST`
+# imports this module to ask `requested`, and needs none of them.
 if TYPE_CHECKING:
+    import argparse
+    import threading
+
     from ..client.group import Member
     from .resolve import Settings
 
-__all__ = ["add_options", "add_output_options", "requested", "run_exec", "run_transfer", "hosts_of"]
+__all__ = ["OPTIONS", "OUTPUT_OPTIONS", "add_options", "add_output_options", "requested", "run_exec", "run_transfer", "hosts_of"]
+
+#: ``-H``, ``-g``, ``-f`` (their dests are ``rsh.cli.argv.HOST_DESTS``), ``-j`` and ``--summary``.
+OPTIONS = (
+    Option("-H", dest="fan_hosts", action="append", metavar="HOST,...", help="run on these hosts (names, aliases or HOST:PORT; may repeat)"),
+    Option("-g", dest="fan_groups", action="append", metavar="GROUP", help="run on the hosts of GROUP in the config file's [groups] (may repeat)"),
+    Option("-f", dest="fan_files", action="append", metavar="FILE", help="run on the hosts in FILE, one a line ('#' starts a comment; may repeat)"),
+    Option("-j", dest="fan_limit", type=int, metavar="N", help="with -H/-g/-f: at most N hosts at once (default 32)"),
+    Option("--summary", action="store_true", help="with -H/-g/-f: end with a table of each host's status, time and bytes (always on a terminal)"),
+)
+#: ``rsh exec``'s ``--group`` and ``--out-dir``.
+OUTPUT_OPTIONS = (
+    Option("--group", dest="fan_grouped", action="store_true", help="with -H/-g/-f: print each distinct output once, under the hosts that gave it"),
+    Option("--out-dir", dest="fan_out_dir", metavar="DIR", help="with -H/-g/-f: write each host's output to DIR/HOST.stdout and DIR/HOST.stderr"),
+)
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
-    """Add ``-H``, ``-g``, ``-f``, ``-j`` and ``--summary`` (each dest is ``rsh.cli.argv.HOST_DESTS``')."""
-    p.add_argument("-H", dest="fan_hosts", action="append", metavar="HOST,...", help="run on these hosts (names, aliases or HOST:PORT; may repeat)")
-    p.add_argument("-g", dest="fan_groups", action="append", metavar="GROUP", help="run on the hosts of GROUP in the config file's [groups] (may repeat)")
-    p.add_argument("-f", dest="fan_files", action="append", metavar="FILE", help="run on the hosts in FILE, one a line ('#' starts a comment; may repeat)")
-    p.add_argument("-j", dest="fan_limit", type=int, metavar="N", help="with -H/-g/-f: at most N hosts at once (default 32)")
-    p.add_argument("--summary", action="store_true", help="with -H/-g/-f: end with a table of each host's status, time and bytes (always on a terminal)")
+    """Add ``OPTIONS``: ``-H``, ``-g``, ``-f``, ``-j`` and ``--summary``."""
+    _add(p, OPTIONS)
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
-    """Add ``rsh exec``'s ``--group`` and ``--out-dir``."""
-    p.add_argument("--group", dest="fan_grouped", action="store_true", help="with -H/-g/-f: print each distinct output once, under the hosts that gave it")
-    p.add_argument("--out-dir", dest="fan_out_dir", metavar="DIR", help="with -H/-g/-f: write each host's output to DIR/HOST.stdout and DIR/HOST.stderr")
+    """Add ``OUTPUT_OPTIONS``: ``rsh exec``'s ``--group`` and ``--out-dir``."""
+    _add(p, OUTPUT_OPTIONS)
 
 
 def requested(args: argparse.Namespace) -> bool:
@@ -55,6 +67,8 @@ def hosts_of(args: argparse.Namespace) -> list[str]:
         UsageError: an unknown group, an unreadable file, no host at all.
         ConfigError: the config file cannot be used.
     """
+    from pathlib import Path
+
     from .resolve import config_of
 
     words: list[str] = []
@@ -82,6 +96,8 @@ def hosts_of(args: argparse.Namespace) -> list[str]:
 
 def _members(args: argparse.Namespace, words: list[str]) -> dict[str, tuple[Member, Settings]]:
     """Each host resolved as ``rsh exec HOST`` would, with its ``Member`` for the group."""
+    import threading
+
     from ..client.group import Member
     from ..config import resolve_client_token
     from .resolve import check_user, client_options, config_of, resolve

@@ -23,14 +23,17 @@ tomllib keeps no positions, so ``_Lines`` finds them in the text itself.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..config import config_dir
+from ..config import config_dir, config_path, path_text
 from ..errors import RshError
 from ..net.tls import parse_fingerprint
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["CONFIG_FILE", "ConfigError", "HostConfig", "Value", "SETTINGS", "default_config_file", "load_config"]
 
@@ -107,15 +110,17 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "connect_timeout": (_seconds, "give up connecting after this many seconds"),
 }
 _PATHS = ("token_file", "known_hosts")
-# A host's name is typed on command lines and completed by shells.
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.%-]*$")
+# A host's name is typed on command lines and completed by shells.  (The
+# patterns here are compiled on first use, by re, which keeps them: most
+# `rsh exec`s have no config file to read.)
+_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.%-]*$"
 
 
 class HostConfig:
-    """What the config file at *path* says; empty when there is none."""
+    """What the config file at *path* (text, as ``rsh.config.path_text`` writes it) says; empty when there is none."""
 
     # Not a dataclass: `rsh exec` loads this, and dataclasses (with inspect) would be a tenth of its start-up.
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
         self.defaults: dict[str, Value] = {}
         self.hosts: dict[str, dict[str, Value]] = {}
@@ -127,21 +132,23 @@ class HostConfig:
         return {**self.defaults, **self.hosts.get(name, {})}
 
 
-def load_config(path: Path | None = None) -> HostConfig:
+def load_config(path: str | os.PathLike[str] | None = None) -> HostConfig:
     """Read the config file (default ``config.toml`` in the config directory); a missing file is an empty config.
 
     Raises:
         ConfigError: the file is unreadable, not TOML, or says something rsh does not take.
     """
-    import tomllib
-
-    path = path if path is not None else default_config_file()
+    path = path_text(path) if path is not None else config_path(CONFIG_FILE)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except FileNotFoundError:
         return HostConfig(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    # Only now: tomllib (with datetime) is some 15% of a start-up that most `rsh exec`s, with no config file, need not pay.
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -155,7 +162,7 @@ def load_config(path: Path | None = None) -> HostConfig:
 class _Reader:
     """Checks the parsed file, naming the line of the first mistake."""
 
-    def __init__(self, path: Path, lines: _Lines) -> None:
+    def __init__(self, path: str, lines: _Lines) -> None:
         self.path = path
         self.lines = lines
 
@@ -172,14 +179,14 @@ class _Reader:
                 raise self.fail((key,), f"{key} must be a table ([{key}])")
         config.defaults = self.settings(("defaults",), data.get("defaults", {}), host=False)
         for name, table in data.get("hosts", {}).items():
-            if not _NAME.match(name):
+            if not re.match(_NAME, name):
                 raise self.fail(("hosts", name), f"host name {name!r} must be letters, digits and . _ - % (it is typed on command lines)")
             if not isinstance(table, dict):
                 raise self.fail(("hosts", name), f"hosts.{name} must be a table ([hosts.{name}])")
             config.hosts[name] = self.settings(("hosts", name), table, host=True)
         for name, members in data.get("groups", {}).items():
             keys = ("groups", name)
-            if not _NAME.match(name):
+            if not re.match(_NAME, name):
                 raise self.fail(keys, f"group name {name!r} must be letters, digits and . _ - %")
             if name in config.hosts:
                 raise self.fail(keys, f"group {name!r} has the name of a host")
@@ -192,6 +199,8 @@ class _Reader:
         return config
 
     def settings(self, keys: tuple[str, ...], table: Mapping[str, Any], *, host: bool) -> dict[str, Value]:
+        from pathlib import Path
+
         out: dict[str, Value] = {}
         dotted = ".".join(keys)
         for key, raw in table.items():
@@ -204,7 +213,7 @@ class _Reader:
             except ValueError as exc:
                 raise self.fail((*keys, key), f"{dotted}.{key} {exc}, not {_shown(raw)}") from exc
             if key in _PATHS:
-                value = str(self.path.parent / Path(value).expanduser())
+                value = str(Path(self.path).parent / Path(value).expanduser())
             out[key] = Value(value, f"{self.path}:{self.lines.line_of((*keys, key)) or '?'}")
         return out
 
@@ -227,8 +236,8 @@ class _Lines:
     a line for an error in a file tomllib has already accepted.
     """
 
-    _HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
-    _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+    _HEADER = r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$"
+    _KEY = r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
 
     def __init__(self, text: str) -> None:
         self.text_lines = text.splitlines()
@@ -239,12 +248,12 @@ class _Lines:
         while n < total:
             line = self.text_lines[n]
             n += 1
-            header = self._HEADER.match(line)
+            header = re.match(self._HEADER, line)
             if header:
                 table = _dotted(header.group(1))
                 self.spans.setdefault(table, (n, n))
                 continue
-            key = self._KEY.match(line)
+            key = re.match(self._KEY, line)
             if not key:
                 continue
             path = (*table, *_dotted(key.group(1)))

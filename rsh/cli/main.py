@@ -13,24 +13,28 @@ is ``rsh exec HOST CMD...``.
 Start-up is most of a short ``rsh exec``, so only the named subcommand's
 module is imported and its parser built (all of them for ``rsh --help``),
 and each module imports the heavy parts (asyncio, the server, the prompt)
-only when it runs.
+only when it runs.  The plain ``rsh exec HOST CMD`` builds no parser at all
+(``rsh.cli.exec.quick_args``), and its process ends without tearing the
+interpreter down (``entry``).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from ..errors import RshError
-from ..protocol.messages import PROTOCOL_VERSION
-from ..version import __version__
 from .argv import COMMAND, HOST_ONLY, split_words
 from .options import EXIT_RSH_ERROR, EXIT_USAGE, UsageError, say
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS", "EXIT_RSH_ERROR", "EXIT_USAGE"]
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["main", "entry", "parse", "build_parser", "SUBCOMMANDS", "EXIT_RSH_ERROR", "EXIT_USAGE"]
 
 # Subcommand -> the module of this package that defines it, in --help's order.
 _MODULES = {
@@ -48,6 +52,11 @@ SUBCOMMANDS = tuple(_MODULES)
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Return the parser of every subcommand, or of the one named *only*."""
+    import argparse
+
+    from ..protocol.messages import PROTOCOL_VERSION
+    from ..version import __version__
+
     parser = argparse.ArgumentParser(
         prog="rsh",
         description="A remote shell over a small, exact framed protocol.",
@@ -62,39 +71,92 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line *argv* (default ``sys.argv[1:]``); return the exit status."""
-    words = list(sys.argv[1:] if argv is None else argv)
+    return _main(argv)[0]
+
+
+def entry() -> NoReturn:
+    """The ``rsh`` command (``python -m rsh``): run ``main`` and leave the process with its status.
+
+    After a plain ``rsh exec`` (nothing left running, no exit handler),
+    once stdout and stderr are flushed, the process ends there (``os._exit``):
+    tearing down the interpreter's modules is a tenth of its run, and its
+    connection is closed and its output written already.
+    """
+    status, args = _main(None)
+    if getattr(args, "subcommand", None) == "exec" and _nothing_left():
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # the interpreter's own last flush says what it says of that
+        else:
+            os._exit(status & 0xFF)
+    sys.exit(status)
+
+
+def _nothing_left() -> bool:
+    """No thread but this one, and nothing for ``atexit`` to run."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    return atexit._ncallbacks() == 0 and (threading is None or threading.active_count() == 1)
+
+
+def parse(words: Sequence[str], *, quick: bool = True) -> argparse.Namespace:
+    """Command line *words* as the named subcommand reads them (``rsh HOST ...`` as ``exec`` or ``connect``).
+
+    *quick*: a plain ``rsh exec`` is read without argparse (False: by its
+    parser all the same, which the quick reading must agree with).
+
+    Raises:
+        SystemExit: --help, --version or a usage error, which argparse has reported.
+    """
+    from .exec import quick_args
+
+    words = list(words)
+    # `rsh HOST CMD...` is `rsh exec HOST CMD...` (`rsh HOST`, the prompt, is left to the parser).
+    implicit = bool(words) and words[0] not in SUBCOMMANDS and words[0] not in ("-h", "--help", "--version")
+    if quick and (implicit or words[:1] == ["exec"]):
+        args = quick_args(words if implicit else words[1:])
+        if args is not None:
+            return args
     # `rsh` alone and `rsh HOST` mean `rsh connect [HOST]`, as `ssh HOST` does;
     # `rsh HOST CMD...` means `rsh exec HOST CMD...`, as `ssh HOST CMD` does.
-    if not words or (words[0] not in SUBCOMMANDS and words[0] not in ("-h", "--help", "--version")):
+    if not words or implicit:
         exec_parser = _subparser(build_parser("exec"), "exec")
         words.insert(0, "exec" if split_words(exec_parser, words, COMMAND).command else "connect")
     name = words[0] if words[0] in SUBCOMMANDS else None
     parser = build_parser(name)
+    args = parser.parse_args(words) if name is None else _parse(parser, name, words[1:])
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        raise SystemExit(EXIT_USAGE)
+    return args
+
+
+def _main(argv: Sequence[str] | None) -> tuple[int, argparse.Namespace | None]:
+    """``main``, and the command line it ran (None: none was read)."""
     try:
-        if name is None:
-            args = parser.parse_args(words)
-        else:
-            args = _parse(parser, name, words[1:])
+        args = parse(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
         # --help, --version and usage errors: argparse has said its piece.
-        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
-    if run is None:
-        parser.print_help()
-        return EXIT_USAGE
+        return (0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE), None
+    run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        return run(args), args
     except UsageError as exc:
         say(str(exc))
-        return EXIT_USAGE
+        return EXIT_USAGE, args
     except RshError as exc:
         say(str(exc))
-        return EXIT_RSH_ERROR
+        return EXIT_RSH_ERROR, args
     except KeyboardInterrupt:
-        return 128 + signal.SIGINT
+        return 128 + signal.SIGINT, args
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    import argparse
+
     for action in parser._subparsers._group_actions if parser._subparsers else ():
         if isinstance(action, argparse._SubParsersAction):
             return action.choices[name]  # type: ignore[no-any-return]

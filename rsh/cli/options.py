@@ -8,22 +8,33 @@ defaults to None, so that ``rsh.cli.resolve`` can tell an option given from
 one left to the config file.  ``ask_on_tty`` asks the first-use question
 on the terminal, as ssh asks it.
 
+Options are kept as data (``Option``), what ``add_argument`` is given, so
+that ``rsh.cli.argv.quick_parse`` reads a plain ``rsh exec`` from the same
+table without importing argparse or building a parser.
+
 Light on purpose: every ``rsh exec`` imports this module.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RshError
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = [
     "EXIT_RSH_ERROR",
     "EXIT_USAGE",
     "UsageError",
     "say",
+    "Option",
+    "CLIENT_OPTIONS",
+    "add_options",
     "add_client_options",
     "ask_on_tty",
 ]
@@ -43,17 +54,58 @@ def say(message: str) -> None:
     print(f"rsh: {message}", file=sys.stderr, flush=True)
 
 
+class Option:
+    """One option: the names and keyword arguments ``add_argument`` takes, and what argparse makes of them."""
+
+    __slots__ = ("names", "kwargs")
+
+    def __init__(self, *names: str, **kwargs: Any) -> None:
+        self.names = names
+        self.kwargs = kwargs
+
+    @property
+    def dest(self) -> str:
+        """The attribute it sets: ``dest``, else the first long name's (``--token-file``: ``token_file``), as argparse derives it."""
+        if "dest" in self.kwargs:
+            return str(self.kwargs["dest"])
+        name = next((n for n in self.names if n.startswith("--")), self.names[0])
+        return name.lstrip("-").replace("-", "_")
+
+    @property
+    def action(self) -> str:
+        return str(self.kwargs.get("action", "store"))
+
+    @property
+    def default(self) -> Any:
+        """What the attribute is when the option is absent, as argparse sets it."""
+        if "default" in self.kwargs:
+            return self.kwargs["default"]
+        return {"store_true": False, "store_false": True}.get(self.action)
+
+
+def add_options(p: argparse.ArgumentParser, options: Iterable[Option]) -> None:
+    """Add *options* to parser *p*."""
+    for option in options:
+        p.add_argument(*option.names, **option.kwargs)
+
+
+#: The options of a command that connects, but for HOST itself.
+CLIENT_OPTIONS = (
+    Option("-p", "--port", dest="port", metavar="PORT", help="the server's port (as HOST:PORT does; default 7022)"),
+    Option("-F", dest="config_file", metavar="PATH", help="the config file of named hosts (default: config.toml in the config directory)"),
+    Option("--token-file", metavar="PATH", help="read the token from PATH (default: $RSH_TOKEN, then ~/.config/rsh/token)"),
+    Option("--connect-timeout", type=float, metavar="SECONDS", help="give up connecting after SECONDS (default 10)"),
+    # store_true with default None: absent leaves the setting to the config file.
+    Option("--tls", action="store_true", default=None, help="use TLS to a loopback address too (always on for other hosts and pinned ones)"),
+    Option("--accept-new", action="store_true", default=None, help="trust and pin a server seen for the first time without asking (implies --tls)"),
+    Option("--fingerprint", metavar="SHA256:...", help="trust only this fingerprint, as the server printed it (implies --tls; known_hosts is not used)"),
+    Option("--known-hosts", metavar="PATH", help="the file of pinned fingerprints (default: known_hosts in the config directory)"),
+)
+
+
 def add_client_options(p: argparse.ArgumentParser) -> None:
     """Add the options of a command that connects, but for HOST itself."""
-    p.add_argument("-p", "--port", dest="port", metavar="PORT", help="the server's port (as HOST:PORT does; default 7022)")
-    p.add_argument("-F", dest="config_file", metavar="PATH", help="the config file of named hosts (default: config.toml in the config directory)")
-    p.add_argument("--token-file", metavar="PATH", help="read the token from PATH (default: $RSH_TOKEN, then ~/.config/rsh/token)")
-    p.add_argument("--connect-timeout", type=float, metavar="SECONDS", help="give up connecting after SECONDS (default 10)")
-    # store_true with default None: absent leaves the setting to the config file.
-    p.add_argument("--tls", action="store_true", default=None, help="use TLS to a loopback address too (always on for other hosts and pinned ones)")
-    p.add_argument("--accept-new", action="store_true", default=None, help="trust and pin a server seen for the first time without asking (implies --tls)")
-    p.add_argument("--fingerprint", metavar="SHA256:...", help="trust only this fingerprint, as the server printed it (implies --tls; known_hosts is not used)")
-    p.add_argument("--known-hosts", metavar="PATH", help="the file of pinned fingerprints (default: known_hosts in the config directory)")
+    add_options(p, CLIENT_OPTIONS)
 
 
 def ask_on_tty(address: str, fingerprint: str) -> bool | None:

@@ -8,16 +8,17 @@ came from, which ``rsh config HOST`` prints.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import default_known_hosts_file, resolve_client_token
+from ..config import config_path, path_exists, path_text, resolve_client_token
 from ..errors import ConnectError, RshError
 
 if TYPE_CHECKING:
+    import argparse
+
     from ..client.aio import AsyncClient
 from ..net.tls import parse_fingerprint
 from ..protocol.address import DEFAULT_PORT, Target, parse_port, parse_target
@@ -78,8 +79,9 @@ class Settings:
         host = self.host
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
-    def known_hosts_file(self) -> Path:
-        return Path(self.known_hosts) if self.known_hosts else default_known_hosts_file()
+    def known_hosts_file(self) -> str:
+        """The known_hosts file, as text (``rsh.config.path_text``)."""
+        return path_text(self.known_hosts) if self.known_hosts else config_path("known_hosts")
 
     @contextlib.contextmanager
     def explained(self) -> Iterator[None]:
@@ -101,9 +103,16 @@ def config_of(args: argparse.Namespace) -> HostConfig:
         ConfigError: it cannot be used; a file named with ``-F`` must exist.
     """
     named = getattr(args, "config_file", None)
-    if named is not None and not Path(named).is_file():
+    if named is not None and not _is_file(named):
         raise ConfigError(f"config file {named} does not exist")
-    return load_config(Path(named) if named is not None else None)
+    return load_config(named)
+
+
+def _is_file(path: str) -> bool:
+    """``pathlib.Path(path).is_file()``."""
+    import stat
+
+    return path_exists(path) and stat.S_ISREG(os.stat(path).st_mode)
 
 
 def resolve(args: argparse.Namespace, word: str, config: HostConfig | None = None) -> Settings:

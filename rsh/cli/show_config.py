@@ -45,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
         ConfigError: the config file cannot be used.
     """
     from ..client.known_hosts import ServerPin
+    from ..config import path_exists
     from .resolve import config_of, resolve
 
     config = config_of(args)
     if not args.address:
-        print(f"# {config.path}{'' if config.path.exists() else ' (there is no such file)'}")
+        print(f"# {config.path}{'' if path_exists(config.path) else ' (there is no such file)'}")
         for name, values in config.hosts.items():
             print(f"host {name}" + (f"  # {values['address'].value}" if "address" in values else ""))
         for name, members in config.groups.items():

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import NamedTuple
 
-from ..config import default_known_hosts_file
+from ..config import config_path, path_text
 from ..errors import HostKeyChanged, UnknownHostKey
 from ..net.tls import fingerprint as der_fingerprint
 from ..net.tls import is_loopback, parse_fingerprint
@@ -49,12 +48,14 @@ class KnownHosts:
     """The known_hosts file (it need not exist yet)."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_known_hosts_file()
+        #: As text (``rsh.config.path_text``): pathlib is left to the rare write.
+        self.path = path_text(path) if path is not None else config_path("known_hosts")
 
     def lookup(self, address: str) -> list[Entry]:
         """Return the pins for *address*, in file order (none if the file is missing)."""
         try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
         except FileNotFoundError:
             return []
         entries = []
@@ -70,7 +71,9 @@ class KnownHosts:
 
     def add(self, address: str, fp: str) -> None:
         """Append a pin (the file and its directory are created private if missing)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from pathlib import Path
+
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             prefix = b""

@@ -18,13 +18,10 @@ step imports ``cryptography``.  Everything else here is stdlib ``ssl``.
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import os
 import re
 import socket
 import stat
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import IDENTITY_FILE
@@ -32,9 +29,11 @@ from ..errors import RshError
 
 if TYPE_CHECKING:
     import ssl
+    from pathlib import Path
 
-# ssl (and base64) are imported where they are used: a plain connection,
-# every `rsh exec` to a loopback server, never loads them (3 ms of its start).
+# ssl, hashlib, base64 and ipaddress are imported where they are used, and
+# the patterns compiled on first use (re keeps them): every `rsh exec`
+# imports this module, and a plain connection needs little of it.
 
 __all__ = [
     "IDENTITY_FILE",
@@ -66,8 +65,8 @@ __all__ = [
 #: the probe only costs it one failed handshake (a protocol error in its log).
 TLS_PROBE_DELAY = 0.5
 
-_FINGERPRINT = re.compile(r"^SHA256:([A-Za-z0-9+/]{43})=?$")
-_CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+_FINGERPRINT = r"^SHA256:([A-Za-z0-9+/]{43})=?$"
+_CERT_BLOCK = rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----"
 
 
 class IdentityError(RshError):
@@ -77,6 +76,7 @@ class IdentityError(RshError):
 def fingerprint(der: bytes) -> str:
     """Return ``SHA256:<base64>`` for a DER certificate (unpadded, as ssh writes it)."""
     import base64
+    import hashlib
 
     return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode("ascii").rstrip("=")
 
@@ -87,7 +87,7 @@ def parse_fingerprint(text: str) -> str:
     Raises:
         ValueError: it is not ``SHA256:`` followed by 43 base64 characters.
     """
-    m = _FINGERPRINT.match(text.strip())
+    m = re.match(_FINGERPRINT, text.strip())
     if m is None:
         raise ValueError(f"not a fingerprint: {text!r} (expected SHA256: and 43 base64 characters, as the server prints it)")
     return "SHA256:" + m.group(1)
@@ -98,6 +98,8 @@ def is_loopback(host: str) -> bool:
 
     An address literal is judged without any lookup; a name is resolved.
     """
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
@@ -182,7 +184,7 @@ def identity_fingerprint(path: Path) -> str:
         IdentityError: the file holds no certificate.
     """
     try:
-        m = _CERT_BLOCK.search(path.read_bytes())
+        m = re.search(_CERT_BLOCK, path.read_bytes(), re.S)
     except OSError as exc:
         raise IdentityError(f"cannot read {path}: {exc.strerror}") from exc
     if m is None:
