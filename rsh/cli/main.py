@@ -99,7 +99,9 @@ def _nothing_left() -> bool:
     import atexit
 
     threading = sys.modules.get("threading")
-    return atexit._ncallbacks() == 0 and (threading is None or threading.active_count() == 1)
+    # CPython's count of exit handlers; where it is missing, assume there are some.
+    handlers = getattr(atexit, "_ncallbacks", None)
+    return handlers is not None and handlers() == 0 and (threading is None or threading.active_count() == 1)
 
 
 def parse(words: Sequence[str], *, quick: bool = True) -> argparse.Namespace:
