@@ -200,9 +200,9 @@ class FramedProtocol(asyncio.BufferedProtocol):
         pages to the socket, which saves both copies a read and a write
         would make (half the server's CPU in a stream).  *fd* must hold at
         least *size* bytes and have no other reader.  Returns False, having
-        sent nothing, where that cannot be done: under TLS or ``--trace``,
-        while frames are corked, or while the transport holds unsent bytes
-        (they must go first).
+        taken nothing from the pipe, where that cannot be done: under TLS or
+        ``--trace``, while frames are corked, or while the transport holds
+        unsent bytes (they must go first).
         """
         transport = self.transport
         if self._fd < 0 or self._corked or self.closed or transport is None or transport.is_closing():
