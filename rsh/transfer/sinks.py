@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from ..results import Failure
 from .failures import EntryRefused
+from .hashing import RunningHash
 from .messages import Entry
 from .prefix_hash import PrefixHash
 
@@ -61,7 +62,9 @@ class Sink:
     def __init__(self, entry: Entry, display: str) -> None:
         self.entry = entry
         self.display = display
-        self.hash = hashlib.sha256()
+        # Hashed beside the writes: the receiver is the busier end of a
+        # transfer (it also decodes frames and fills the page cache).
+        self.hash = RunningHash()
         self.pos = 0
         #: Bytes already in a partial file from an interrupted transfer.
         self.have = 0
@@ -157,7 +160,7 @@ class TempFile(Sink):
     def restart(self) -> None:
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
-        self.hash = hashlib.sha256()
+        self.hash = RunningHash()
         self.pos = 0
 
     def continue_from(self, outcome: PrefixHash) -> None:
@@ -165,7 +168,7 @@ class TempFile(Sink):
             self.have = 0
             self.restart()
             return
-        self.hash, self.have = outcome
+        self.hash, self.have = RunningHash(outcome[0]), outcome[1]
         os.ftruncate(self.fd, self.have)  # drop any torn tail past what was hashed
         os.lseek(self.fd, self.have, os.SEEK_SET)
         self.pos = self.have
