@@ -22,7 +22,6 @@ from rsh.results import Failure, TransferProgress, TransferResult
 from rsh.transfer import sinks as transfer_sinks
 from rsh.transfer.failures import failure_from_oserror
 from rsh.transfer.flow import CHUNK
-from rsh.transfer.hashing import BATCH, RunningHash
 from rsh.transfer.messages import Entry
 from rsh.transfer.receive import Receiver, partial_name
 from rsh.transfer.send import PathSource, Sender, StreamSource
@@ -357,53 +356,6 @@ def test_checksum_mismatch_keeps_the_old_file_and_leaves_nothing(tmp_path: Path)
     assert reply.fields["message"].startswith("checksum mismatch")
     r.on_frame(wire("end"))
     assert os.listdir(tmp_path) == ["target"] and (tmp_path / "target").read_text() == "old"
-
-
-def test_a_late_bad_byte_is_caught_past_the_worker_thread(tmp_path: Path) -> None:
-    # Far enough in that the worker thread, not the caller, hashes it.
-    data = bytearray(os.urandom(3 * BATCH + 11))
-    good = hashlib.sha256(data).hexdigest()
-    r = Receiver(str(tmp_path), "target")
-    begin(r, len(data))
-    data[-7] ^= 1
-    for at in range(0, len(data), CHUNK):
-        assert r.on_frame(wire("data", None, bytes(data[at : at + CHUNK]))) == []
-    (reply,) = r.on_frame(wire("file_end", {"length": len(data), "sha256": good}))
-    assert reply.fields is not None and reply.fields["code"] == "checksum_mismatch"
-    r.on_frame(wire("end"))
-    assert os.listdir(tmp_path) == []
-
-
-def test_running_hash_is_sha256_of_everything_in_order() -> None:
-    chunks = [os.urandom(n) for n in (1, 5000, CHUNK, BATCH - 1, BATCH + 3, 17, CHUNK * 9, 0, 2048)]
-    h = RunningHash()
-    for chunk in chunks:
-        h.update(chunk)
-    assert h.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
-    # A digest taken midway does not end it.
-    h.update(b"more")
-    assert h.hexdigest() == hashlib.sha256(b"".join(chunks) + b"more").hexdigest()
-
-
-def test_running_hash_continues_a_prefix_and_copies_mutable_buffers() -> None:
-    head, tail = os.urandom(BATCH + 1), bytearray(os.urandom(2 * BATCH))
-    start = hashlib.sha256(head)
-    h = RunningHash(start)
-    expected = hashlib.sha256(head + tail).hexdigest()
-    for at in range(0, len(tail), CHUNK):
-        view = tail[at : at + CHUNK]
-        h.update(view)
-        view[:] = bytes(len(view))  # the caller may reuse its buffer at once
-    assert h.hexdigest() == expected
-
-
-def test_resume_past_the_worker_threads_batches(tmp_path: Path) -> None:
-    data = os.urandom(3 * BATCH + 5)
-    (tmp_path / "src").write_bytes(data)
-    (tmp_path / partial_name("dst")).write_bytes(data[: BATCH + CHUNK + 1])
-    sent, received = copy(tmp_path, "src", "dst", resume=True)
-    assert (tmp_path / "dst").read_bytes() == data
-    assert sent.resumed == received.resumed == BATCH + CHUNK + 1
 
 
 @pytest.fixture(params=[True, False], ids=["o_tmpfile", "named_temp"])

@@ -24,7 +24,6 @@ from typing import BinaryIO
 
 from ..results import Failure
 from .failures import EntryRefused
-from .hashing import RunningHash
 from .messages import Entry
 from .prefix_hash import PrefixHash
 
@@ -66,9 +65,10 @@ class Sink:
     def __init__(self, entry: Entry, display: str) -> None:
         self.entry = entry
         self.display = display
-        # Hashed beside the writes: the receiver is the busier end of a
-        # transfer (it also decodes frames and fills the page cache).
-        self.hash = RunningHash()
+        # Hashed in this thread, as it is written: handing chunks to a worker
+        # thread measured slower here (two cores, both ends busy; see
+        # bench/transfer.py), and one thread keeps each chunk in cache.
+        self.hash = hashlib.sha256()
         self.pos = 0
         #: Bytes already in a partial file from an interrupted transfer.
         self.have = 0
@@ -164,7 +164,7 @@ class TempFile(Sink):
     def restart(self) -> None:
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
-        self.hash = RunningHash()
+        self.hash = hashlib.sha256()
         self.pos = 0
 
     def continue_from(self, outcome: PrefixHash) -> None:
@@ -172,7 +172,7 @@ class TempFile(Sink):
             self.have = 0
             self.restart()
             return
-        self.hash, self.have = RunningHash(outcome[0]), outcome[1]
+        self.hash, self.have = outcome
         os.ftruncate(self.fd, self.have)  # drop any torn tail past what was hashed
         os.lseek(self.fd, self.have, os.SEEK_SET)
         self.pos = self.have
