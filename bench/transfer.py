@@ -19,7 +19,9 @@ F being the floor's time.  The bench measures H (hashlib here, on one core)
 and C in the same run and prints that bound beside the figures; compare rsh
 with it, and with the "raw socket + sha256" line (one thread per side, the
 hash in the copy loop) to see rsh's own overhead.  On 2 vCPUs with SHA-NI
-(1.4 GB/s a core) the bound is about 0.5: H alone is 1.5 s per GiB.
+(1.4 GiB/s a core) it is about 0.5: per GiB, H is 1.4 CPU-s and C 0.9-1.0
+against a floor of 0.55-0.6 s.  (A worker thread for the hash was measured
+in rsh and lost: each end already keeps a core busy.)
 
 Every timed step writes one new file and removes it at once, and `get`
 reads the source file rather than `put`'s copy: each step then writes into
