@@ -151,9 +151,12 @@ def _get(host: str, paths: list[str], *, recursive: bool, resume: bool) -> tuple
 def _report(label: str, copy: Callable[[ProgressBar | None], TransferResult]) -> int:
     """Run *copy* with a bar on a terminal; report how it went."""
     from ..errors import TransferFailed
-    from ..prompt.progress import ProgressBar, format_summary
 
-    bar = ProgressBar(sys.stderr) if _stderr_is_terminal() else None
+    bar = None
+    if _stderr_is_terminal():  # only then: the bar's module is not light
+        from ..prompt.progress import ProgressBar
+
+        bar = ProgressBar(sys.stderr)
     start = time.monotonic()
     try:
         result = copy(bar)
@@ -179,6 +182,8 @@ def _report(label: str, copy: Callable[[ProgressBar | None], TransferResult]) ->
         if bar is not None:
             bar.clear()
     if bar is not None:
+        from ..prompt.progress import format_summary
+
         print(format_summary(label, result, time.monotonic() - start), file=sys.stderr, flush=True)
     return 0
 

@@ -236,6 +236,10 @@ def run(
 _STDIN_STEP = 4 * 64 * 1024
 
 
+# Data frames sent between two looks for a reply (8 in all: 2 MiB).
+_DATA_UNPOLLED = 7
+
+
 def _lost(where: str, exc: ConnectionLost) -> ConnectionLost:
     """The connection-lost error of a transfer, naming the file it was on."""
     return ConnectionLost(f"{where}: connection lost ({exc})")
@@ -292,9 +296,14 @@ def put(conn: ClientProtocol, local: Sources, remote: str, **options: Unpack[Tra
 
 def _send(conn: ClientProtocol, sender: Sender) -> Op[TransferResult]:
     """One transfer as its sender: frames out as fast as the connection takes them, replies in."""
+    unpolled = 0
     try:
         while not sender.finished:
-            event = yield Need.POLL
+            event = None
+            if unpolled:
+                unpolled -= 1
+            else:
+                event = yield Need.POLL
             if event is None:
                 if sender.pending_hash:
                     sender.hash_done((yield HashJob(sender.hash_job())))
@@ -302,6 +311,10 @@ def _send(conn: ClientProtocol, sender: Sender) -> Op[TransferResult]:
                 out = sender.next_frame()
                 if out is not None:
                     conn.send_frame(out)
+                    if out.payload:
+                        # A reply during a file's data is only ever a failure:
+                        # look for one every few frames, not a read per frame.
+                        unpolled = _DATA_UNPOLLED
                     # Back-pressure: read no more of the file than the socket takes.
                     yield Need.ROOM
                     continue

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 from typing import BinaryIO
 
 from ..results import Failure, printable
 from .failures import EntryRefused, failure_from_oserror
 from .messages import Entry
-from .sinks import Sink, StreamSink, TempFile, hidden_name
+from .sinks import Sink, StreamSink, TempFile, fresh_temp_name
 
 __all__ = ["Destination"]
 
@@ -136,7 +135,7 @@ class Destination:
         parent_fd, name = self._locate(entry.parts)
         # Made under a temporary name and renamed over, like a file: an
         # existing entry of that name is replaced whole or not at all.
-        temp = hidden_name(name, f"rsh-{secrets.token_hex(4)}")
+        temp = fresh_temp_name(name)
         os.symlink(entry.target, temp, dir_fd=parent_fd)
         try:
             os.utime(temp, ns=(entry.mtime_ns, entry.mtime_ns), dir_fd=parent_fd, follow_symlinks=False)

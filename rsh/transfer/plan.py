@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..errors import TransferFailed
 from ..results import TransferResult
 from .messages import GetRequest, PutRequest
-from .receive import Receiver
-from .send import PathSource, ProgressCallback, Source, StreamSource
+
+if TYPE_CHECKING:
+    from .receive import Receiver
+    from .send import ProgressCallback, Source
 
 __all__ = ["LocalPath", "Sources", "put_plan", "get_requests", "make_receiver", "checked"]
 
@@ -38,6 +40,8 @@ def put_plan(local: Sources, remote: str, *, recursive: bool, resume: bool, cwd:
     Raises:
         ValueError: nothing to send, or *remote* is empty.
     """
+    from .send import PathSource, StreamSource  # here: a get never loads the sending side
+
     if not remote:
         raise ValueError("the remote path is empty")
     sources: list[Source]
@@ -68,6 +72,8 @@ def get_requests(remote: str | Sequence[str], *, recursive: bool, cwd: str | Non
 
 def make_receiver(local: LocalPath | BinaryIO, *, several: bool, resume: bool, progress: ProgressCallback | None, sent_before: int) -> Receiver:
     """The receiver for one ``get``: into *local* (a directory when *several*), or into a stream."""
+    from .receive import Receiver  # here: a put never loads the receiving side
+
     if _is_stream(local):
         return Receiver(os.getcwd(), "-", stream=local, progress=progress, sent_before=sent_before)  # type: ignore[arg-type]
     path = os.fspath(local)  # type: ignore[arg-type]
