@@ -53,6 +53,8 @@ class OutputPipe:
     reading: bool = False
     #: Bytes read so far.
     count: int = 0
+    #: The last read or splice moved ``SPLICE_MIN`` or more: output is streaming.
+    streaming: bool = False
 
 
 def widen(fd: int) -> None:
@@ -96,9 +98,11 @@ def send_output(pipe: OutputPipe, link: Link) -> bool:
     """Send what *pipe* holds now (up to ``READ_CHUNK``) to the client as one frame of its stream; False at its end (or a read error).
 
     A pipe that holds a lot goes to the socket by splice; otherwise it is
-    read into a buffer every command shares.
+    read into a buffer every command shares.  How much it holds is asked
+    only while output streams: a short command's output, or a line after a
+    pause (a prompt, a log line), goes out without that extra system call.
     """
-    size = min(available(pipe.fd), READ_CHUNK) if pipe.count else 0
+    size = min(available(pipe.fd), READ_CHUNK) if pipe.streaming else 0
     if size >= SPLICE_MIN and link.send_from_pipe(pipe.name, pipe.fd, size):
         pipe.count += size
         return True
@@ -113,6 +117,7 @@ def send_output(pipe: OutputPipe, link: Link) -> bool:
     if not n:
         return False
     pipe.count += n
+    pipe.streaming = n >= SPLICE_MIN
     link.send(pipe.name, None, _BUFFER[0][:n])
     return True
 
