@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _common import Server
+from _common import Server, spread
 from _sshd import Multiplexed, Sshd
 
 import rsh
@@ -295,7 +295,7 @@ def main() -> None:
             row.append(f"{fmt(statistics.median(theirs))} ({fmt(min(theirs))}-{fmt(max(theirs))})")
             if p != "rsh":
                 ratios = [t / o for t, o in zip(theirs, ours, strict=True)]
-                row.append(f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
+                row.append(spread(ratios))
         cells.append(row)
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     for r in cells:

@@ -31,7 +31,7 @@ from typing import Protocol
 from ..protocol.messages import ExitStatus, ShellRequest
 from .fdwatch import FdWatcher
 from .hangup import hang_up
-from .process import exit_code_of
+from .process import reap_exit
 from .shell_driver import ERR_FD, LINE_FD, LIST, OUT_FD, RC_FD, REPORT_FD, TTY_FD, Driver, frame_line, frame_list, parse_reports
 
 __all__ = ["ShellLink", "LiveShell"]
@@ -319,14 +319,10 @@ class LiveShell:
     # -- the end ----------------------------------------------------------------
 
     def _reap(self) -> None:
-        code = exit_code_of(self.pid)
+        code = reap_exit(self.pid, self._pidfd, self._watch, self.reaped)
         if code is None:
             return
-        self._watch.remove_reader(self._pidfd)
-        os.close(self._pidfd)
         self._returncode = code
-        if not self.reaped.done():
-            self.reaped.set_result(None)
         if self._closed:
             return
         # Background jobs may still hold the terminal: what they write within

@@ -154,21 +154,12 @@ class StdinFeeder:
         """
         if self._eof or self._broken:
             return
-        if not self._pending and self.fd >= 0:
-            try:
-                n = os.write(self.fd, data)
-            except BlockingIOError:
-                n = 0
-            except OSError:  # EPIPE: the child closed its stdin; drop the rest
-                self._broken = True
-                self._flush()  # closes our end
-                return
-            if n == len(data):
-                return
-            data = data[n:]
-        self._pending.append(bytes(data))
+        self._pending.append(data)
         self._size += len(data)
         self._flush()
+        if self._pending:
+            # What the pipe did not take of *data* is last (or nothing of it is left).
+            self._pending[-1] = bytes(self._pending[-1])
         if self._size > STDIN_HIGH_WATER:
             self._link.pause_input()
 

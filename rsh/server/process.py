@@ -22,12 +22,13 @@ import time
 from collections.abc import Mapping
 
 from ..protocol.messages import ExecRequest, ExitStatus
+from .fdwatch import FdWatcher
 from .link import Link
 from .pipes import READ_CHUNK, OutputPipe, StdinFeeder, read_some, send_output, widen
 from .shell_state import ShellSession
 from .spawn import spawn_command
 
-__all__ = ["RunningCommand", "PIPE_GRACE", "KILL_GRACE", "READ_CHUNK", "exit_code_of"]
+__all__ = ["RunningCommand", "PIPE_GRACE", "KILL_GRACE", "READ_CHUNK", "reap_exit"]
 
 # After the command's main process exits, how long a background child that
 # still holds stdout/stderr open (``sleep 60 &``) may keep the command from
@@ -57,16 +58,26 @@ def _loop_fd(loop: asyncio.AbstractEventLoop) -> int:
         return -1
 
 
-def exit_code_of(pid: int) -> int | None:
-    """Reap child *pid* if it has exited: its status as ``os.waitstatus_to_exitcode`` says it (-N for signal N), None while it runs.
+def reap_exit(pid: int, pidfd: int, watcher: FdWatcher, reaped: asyncio.Future[None]) -> int | None:
+    """Reap child *pid* if it has exited: stop watching and close its *pidfd*, resolve *reaped*, and return its status.
 
-    255 when it was reaped behind our back (no status left to read).
+    The status is as ``os.waitstatus_to_exitcode`` says it (-N for signal N),
+    255 when it was reaped behind our back (no status left to read); None
+    while it runs (nothing is changed then).
     """
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        return 255
-    return None if done == 0 else os.waitstatus_to_exitcode(status)
+        code = 255
+    else:
+        if done == 0:
+            return None
+        code = os.waitstatus_to_exitcode(status)
+    watcher.remove_reader(pidfd)
+    os.close(pidfd)
+    if not reaped.done():
+        reaped.set_result(None)
+    return code
 
 
 class RunningCommand:
@@ -260,14 +271,10 @@ class RunningCommand:
             self.terminate()
 
     def _reap(self) -> None:
-        code = exit_code_of(self.pid)
+        code = reap_exit(self.pid, self._pidfd, self._watch, self.reaped)
         if code is None:
             return
-        self._watch.remove_reader(self._pidfd)
-        os.close(self._pidfd)
         self._returncode = code
-        if not self.reaped.done():
-            self.reaped.set_result(None)
         self._link.command_reaped(self.pid)
         if self._stdin is not None:
             self._stdin.abandon()
