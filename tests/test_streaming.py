@@ -11,8 +11,10 @@ real server and check every byte.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
+import select
 import shlex
 import socket
 import subprocess
@@ -22,13 +24,17 @@ from pathlib import Path
 
 import pytest
 
+from rsh.errors import ProtocolError
 from rsh.net.framed import FramedProtocol
 from rsh.protocol.connection import STAY, Connection, Direction
 from rsh.protocol.frames import FrameDecoder, encode_frame
-from rsh.server.pipes import READ_CHUNK, OutputPipe, send_output, widen
+from rsh.server.pipes import PIPE_SIZE, STREAM_PIPE_SIZE, OutputPipe, send_output, widen
 
 from .conftest import ServerProcess, rsh_argv
+from .proxy import Proxy
 from .rawpeer import RawPeer
+
+_F_GETPIPE_SZ = 1032  # fcntl.F_GETPIPE_SZ, missing from older Pythons
 
 SLOW_READER = r"""
 import hashlib, os, sys, time
@@ -81,7 +87,7 @@ def test_stdin_exact_into_a_slow_reader_and_into_one_that_leaves_early(server: S
     assert (early.returncode, early.stdout) == (0, b"left\n")
 
 
-def test_a_stalled_reader_gets_every_byte_in_frames_no_bigger_than_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
+def test_a_stalled_reader_gets_every_byte_in_frames_no_bigger_than_a_grown_pipe(server: ServerProcess, tmp_path: Path) -> None:
     data_sum = _blob(tmp_path / "blob", 8 << 20)
     with RawPeer(server.port) as peer:
         assert peer.authenticate(server.token) is not None
@@ -95,7 +101,7 @@ def test_a_stalled_reader_gets_every_byte_in_frames_no_bigger_than_a_pipe(server
             h.update(frame.payload)
     assert frame is not None and frame.get("stdout_bytes") == 8 << 20
     assert h.hexdigest() == data_sum
-    assert max(sizes) <= READ_CHUNK
+    assert max(sizes) <= STREAM_PIPE_SIZE
 
 
 class _Recorder:
@@ -136,6 +142,87 @@ def test_a_pipe_that_holds_a_lot_is_spliced_once_its_stream_has_begun() -> None:
     assert link.sent == [100_000, 1000]
     assert link.spliced == [100_000]
     assert pipe.count == 201_000
+
+
+def test_a_pipe_grows_once_its_writer_keeps_it_full() -> None:
+    """A splice of half a starting pipe or more grows the pipe, for frames of up to STREAM_PIPE_SIZE; smaller ones leave it."""
+    r, w = os.pipe()
+    widen(w)
+    pipe, link = OutputPipe("stdout", r, streaming=True), _Recorder()
+    try:
+        os.write(w, b"x" * (PIPE_SIZE // 2 - 1))
+        assert send_output(pipe, link)  # type: ignore[arg-type]
+        assert fcntl.fcntl(r, _F_GETPIPE_SZ) == PIPE_SIZE and not pipe.grown
+        os.write(w, b"x" * PIPE_SIZE)
+        assert send_output(pipe, link)  # type: ignore[arg-type]
+        assert pipe.grown
+        if fcntl.fcntl(r, _F_GETPIPE_SZ) == STREAM_PIPE_SIZE:  # where the system allows that size
+            os.write(w, b"x" * STREAM_PIPE_SIZE)
+            assert send_output(pipe, link)  # type: ignore[arg-type]
+        assert link.spliced == [PIPE_SIZE // 2 - 1, PIPE_SIZE, STREAM_PIPE_SIZE][: len(link.spliced)]
+        assert len(link.spliced) >= 2
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_output_is_written_as_it_arrives_not_when_its_frame_is_complete(server: ServerProcess) -> None:
+    """A frame held up half way (a slow network, a flood behind a line): rsh exec writes what has come of it already."""
+    held = 150_000
+    script = "import sys; sys.stdout.write('x' * 400_000); sys.stdout.flush()"
+    with Proxy(server.port, hold="down", after=held) as proxy:
+        argv = rsh_argv("exec", "--token-file", str(server.token_file), f"127.0.0.1:{proxy.port}", "--", shlex.join([sys.executable, "-c", script]))
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=server.env)
+        assert proc.stdout is not None
+        got = b""
+        deadline = time.monotonic() + 20
+        try:
+            # All but the frame headers (and the hello and auth reply) of what the proxy let through.
+            while len(got) < held - 2000:
+                left = deadline - time.monotonic()
+                assert left > 0 and select.select([proc.stdout], [], [], left)[0], f"only {len(got)} bytes came out"
+                chunk = os.read(proc.stdout.fileno(), 1 << 20)
+                assert chunk, len(got)
+                got += chunk
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            if proc.stderr is not None:
+                proc.stderr.close()
+    assert proxy.holding.is_set()
+    assert got == b"x" * len(got)
+
+
+def test_a_frame_is_given_out_in_pieces_as_its_payload_comes() -> None:
+    decoder = FrameDecoder()
+    decoder.lend({"stdout"})
+    wire = encode_frame("stdout", None, b"a" * 1000) + encode_frame("exit", {"exit_code": 0})
+    assert decoder.feed(wire[:300]) == []
+    assert decoder.detach({"stderr"}) is None  # not of those types
+    piece = decoder.detach({"stdout"})
+    first = 300 - 4 - len(b'{"type":"stdout","size":1000}')
+    assert piece is not None and piece.type == "stdout" and bytes(piece.payload) == b"a" * first
+    assert decoder.detach({"stdout"}) is None  # nothing more has come
+    assert decoder.feed(wire[300:700]) == []
+    with pytest.raises(ValueError):
+        bytes(piece.payload)  # lent: released at the next read
+    second = decoder.detach({"stdout"})
+    assert second is not None and bytes(second.payload) == b"a" * 400
+    rest = decoder.feed(wire[700:])
+    assert [f.type for f in rest] == ["stdout", "exit"]
+    assert first + 400 + len(rest[0].payload) == 1000
+    assert decoder.offset == len(wire)
+    decoder.feed(b"")
+
+
+def test_a_piece_cut_short_by_the_end_of_the_stream_is_an_error() -> None:
+    decoder = FrameDecoder()
+    decoder.lend({"stdout"})
+    decoder.feed(encode_frame("stdout", None, b"a" * 100)[:50])
+    assert decoder.detach({"stdout"}) is not None
+    with pytest.raises(ProtocolError, match="middle of a frame"):
+        decoder.feed(b"")
 
 
 class _Open(Connection):

@@ -43,7 +43,8 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
     fds = {"stdout": stdout, "stderr": stderr}
     interrupts = _Interrupts()
     # Each chunk is written out before the next read: no copy of it is needed.
-    conn.decoder.lend(("stdout", "stderr"))
+    streams = ("stdout", "stderr")
+    conn.decoder.lend(streams)
     try:
         while True:
             while (event := conn.next_event()) is not NEED_DATA:
@@ -56,6 +57,10 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
                         conn.close_output(event.stream)
                 elif isinstance(event, Exited):
                     return event.status
+            # What has come of a frame goes out before the rest: a line
+            # followed at once by a flood arrives as soon as the line has.
+            if conn.detach_payload(streams):
+                continue
             pump.check()
             pump.flush()
             if pump.pending():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar, Final
 
 from ..errors import ConnectionLost, ProtocolError
@@ -156,6 +156,21 @@ class Connection:
             return
         if frames:
             self._frames.extend(frames)
+
+    def detach_payload(self, types: Collection[str]) -> bool:
+        """Give out what has come of the frame being received, if lent and of *types* (see ``FrameDecoder.detach``).
+
+        The piece comes out of ``next_event`` as any frame, checked as any
+        frame.  False, and nothing given out, while earlier frames wait,
+        after a framing error, or while tracing (a trace shows whole frames).
+        """
+        if self._frames or self._failure is not None or self.trace is not None:
+            return False
+        piece = self.decoder.detach(types)
+        if piece is None:
+            return False
+        self._frames.append(piece)
+        return True
 
     # -- events out ---------------------------------------------------------
 

@@ -85,9 +85,9 @@ MESSAGE_TYPES = frozenset(
 # travels in the payload instead.
 MAX_HEADER_SIZE = 64 * 1024
 
-# Output is sent in chunks of at most 256 KiB, so 1 MiB leaves room for a
-# several-hundred-KiB command in one frame while bounding what one frame can
-# make the receiver hold in memory.
+# 1 MiB: room for a several-hundred-KiB command in one frame, and for output
+# sent a whole grown pipe at a time, while bounding what one frame can make
+# the receiver hold in memory.
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 _PREFIX = struct.Struct("!I")
@@ -232,6 +232,27 @@ class FrameDecoder:
         after that, it raises ValueError.  ``lend(())`` lends no more.
         """
         self._lending = frozenset(types)
+
+    def detach(self, types: Collection[str]) -> Frame | None:
+        """Give out now what has come of the payload of the frame being received, if lent and of *types*; else None.
+
+        For a driver that hands each payload on as it comes (``rsh exec``
+        writing output): a frame's first bytes need not wait for its last.
+        The piece is a frame of the same type and header, its payload a lent
+        view (see ``lend``); the rest of the payload comes out as further
+        pieces or with the frame's end.  None when no payload byte has come.
+        """
+        pending = self._pending
+        have = self._end - self._start
+        if pending is None or not have or pending[0] not in types or pending[0] not in self._lending:
+            return None
+        type_, fields, size, raw, start = pending
+        lent = memoryview(self._buf)[self._start : self._end]
+        self._lent.append(lent)
+        self._start = self._end = 0  # the rest of the payload is read to the front
+        self.offset += have
+        self._pending = (type_, fields, size - have, raw, start)
+        return Frame(type_, fields, cast(bytes, lent), start, raw)
 
     @property
     def buffered(self) -> int:
