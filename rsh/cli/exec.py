@@ -23,16 +23,19 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
 
 from . import fanout
 from .argv import COMMAND, quick_parse
 from .options import CLIENT_OPTIONS, Option, UsageError, add_options, say
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any, cast
 
     from ..protocol.frames import TraceHook
+else:
+    from ..typeshim import cast
 
 __all__ = ["add_parser", "quick_args", "run", "run_exec", "open_std_descriptors", "OPTIONS", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]
 

@@ -11,19 +11,20 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
 from ..config import config_path, path_exists, path_text, resolve_client_token
 from ..errors import ConnectError, RshError
-
-if TYPE_CHECKING:
-    import argparse
-
-    from ..client.aio import AsyncClient
 from ..net.tls import parse_fingerprint
 from ..protocol.address import DEFAULT_PORT, Target, parse_port, parse_target
 from .hostconfig import ConfigError, HostConfig, Value, load_config
 from .options import UsageError, ask_on_tty, say
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from ..client.aio import AsyncClient
 
 __all__ = ["Settings", "ConfigError", "resolve", "reach", "client_options", "config_of", "check_user", "DEFAULTS"]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, TypedDict, Unpack
 
 from ..config import resolve_client_token
 from ..errors import ConnectError, ConnectionLost, RemoteError, RshConnectionError, RshError
@@ -20,6 +19,12 @@ from ..net.tls import handshake_failure, silent_server_hint, tls_server_error
 from ..protocol.client import ClientProtocol
 from ..protocol.frames import DEFAULT_MAX_PAYLOAD, TraceHook
 from .known_hosts import ConfirmCallback, ServerPin
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypedDict, Unpack
+else:
+    from ..typeshim import TypedDict
 
 __all__ = ["Connected", "Dial", "DialOptions", "SpeaksTLS", "connect_error_reason"]
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import codecs
 import signal as _signal
-from typing import Any, NamedTuple
 
 from ..errors import ProtocolError, RemoteError
 from .frames import Frame
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from ..typeshim import NamedTuple
 
 __all__ = [
     "PROTOCOL_VERSION", "FEATURES", "SIGNALS", "ExecRequest", "ExitStatus", "ShellRequest", "LineEnd", "window_size",
