@@ -24,11 +24,12 @@ from .conftest import ServerProcess, rsh_argv, rsh_env
 # (argparse, with gettext, locale and the shutil its help formatter loads),
 # pathlib, TOML with no config file, threads, and everything TLS, asyncio
 # and dataclasses bring; typing (rsh.typeshim stands in for it at run time),
-# and hashlib and hmac, which load OpenSSL's libcrypto (rsh.protocol.auth).
+# hashlib and hmac, which load OpenSSL's libcrypto (rsh.protocol.auth), and
+# signal, whose enums _signal does without.
 NOT_LOADED = {
     "argparse", "gettext", "locale", "shutil", "pathlib", "urllib.parse", "tomllib", "threading",
     "ssl", "base64", "asyncio", "dataclasses", "inspect", "rsh.protocol.trace",
-    "typing", "hashlib", "_hashlib", "hmac",
+    "typing", "hashlib", "_hashlib", "hmac", "signal",
 }  # fmt: skip
 
 

@@ -19,7 +19,6 @@ with the parser, which every subcommand builds.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
@@ -31,10 +30,13 @@ from .options import CLIENT_OPTIONS, Option, UsageError, add_options, say
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    import signal
     from typing import Any, cast
 
     from ..protocol.frames import TraceHook
 else:
+    import _signal as signal  # signal.py's functions and numbers, without the enums it makes (3% of a cold `rsh exec`)
+
     from ..typeshim import cast
 
 __all__ = ["add_parser", "quick_args", "run", "run_exec", "open_std_descriptors", "OPTIONS", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]

@@ -21,7 +21,6 @@ interpreter down (``entry``).
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,7 +31,10 @@ from .options import EXIT_RSH_ERROR, EXIT_USAGE, UsageError, say
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    import signal
     from typing import NoReturn
+else:
+    import _signal as signal  # signal.py's functions and numbers, without the enums it makes (3% of a cold `rsh exec`)
 
 __all__ = ["main", "entry", "parse", "build_parser", "SUBCOMMANDS", "EXIT_RSH_ERROR", "EXIT_USAGE"]
 
