@@ -7,9 +7,6 @@ Only the client API is exported here, and loaded when first used, so that
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from .errors import (
     AuthError,
     CommandFailed,
@@ -43,7 +40,10 @@ _LAZY = {
     "TransferResult": ".results",
 }
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .client.aio import AsyncClient, RemoteCommand, connect_async
     from .client.aio_group import AsyncGroup
     from .client.blocking import Client, connect
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    import importlib  # here: it loads warnings, which `rsh exec` does without
+
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'rsh' has no attribute {name!r}")

@@ -14,10 +14,10 @@ short ``rsh exec``'s start-up.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from .errors import AuthError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 

@@ -20,8 +20,7 @@ Catch ``RshError`` to handle anything rsh can raise.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .results import CommandResult, GroupResult, TransferResult
 

@@ -7,6 +7,7 @@ is imported, what is parsed how), never its timing.
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,13 @@ from .conftest import ServerProcess, rsh_argv, rsh_env
 # What a plain `rsh exec` to a loopback server does without: the parser
 # (argparse, with gettext, locale and the shutil its help formatter loads),
 # pathlib, TOML with no config file, threads, and everything TLS, asyncio
-# and dataclasses bring.
+# and dataclasses bring; typing (rsh.typeshim stands in for it at run time),
+# hashlib and hmac, which load OpenSSL's libcrypto (rsh.protocol.auth), and
+# signal, whose enums _signal does without.
 NOT_LOADED = {
     "argparse", "gettext", "locale", "shutil", "pathlib", "urllib.parse", "tomllib", "threading",
     "ssl", "base64", "asyncio", "dataclasses", "inspect", "rsh.protocol.trace",
+    "typing", "hashlib", "_hashlib", "hmac", "signal",
 }  # fmt: skip
 
 
@@ -51,7 +55,21 @@ def test_implicit_exec_is_read_quickly_too(server: ServerProcess, tmp_path: Path
     argv = rsh_argv("--token-file", str(server.token_file), server.address, "echo", "a  b")
     r, modules = imported(argv, rsh_env(tmp_path))
     assert (r.returncode, r.stdout) == (0, b"a b\n")
-    assert "argparse" not in modules
+    assert "rsh.client.blocking" in modules
+    assert not modules & NOT_LOADED, sorted(modules & NOT_LOADED)
+
+
+def test_the_installed_command_loads_no_more(server: ServerProcess, tmp_path: Path) -> None:
+    # The console script pip writes (it imports re itself), rather than `python -m rsh`,
+    # whose runpy imports contextlib (and importlib, warnings) before rsh runs.
+    script = Path(sys.executable).with_name("rsh")
+    if not script.exists():
+        pytest.skip(f"no rsh script beside {sys.executable}")
+    r, modules = imported([sys.executable, str(script), "exec", "--token-file", str(server.token_file), server.address, "--", "true"], rsh_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "rsh.client.blocking" in modules
+    unwanted = NOT_LOADED | {"contextlib", "importlib", "warnings"}
+    assert not modules & unwanted, sorted(modules & unwanted)
 
 
 def test_a_config_file_is_read_with_toml(server: ServerProcess, tmp_path: Path) -> None:

@@ -15,12 +15,15 @@ without argparse, and gives up on anything else.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any, NamedTuple
 
     from .options import Option
+else:
+    from ..typeshim import NamedTuple
 
 __all__ = ["Words", "split_words", "quick_parse", "COMMAND", "HOST_ONLY", "PATHS", "HOST_DESTS"]
 

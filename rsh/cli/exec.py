@@ -19,20 +19,25 @@ with the parser, which every subcommand builds.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
 
 from . import fanout
 from .argv import COMMAND, quick_parse
 from .options import CLIENT_OPTIONS, Option, UsageError, add_options, say
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    import signal
+    from typing import Any, cast
 
     from ..protocol.frames import TraceHook
+else:
+    import _signal as signal  # signal.py's functions and numbers, without the enums it makes (3% of a cold `rsh exec`)
+
+    from ..typeshim import cast
 
 __all__ = ["add_parser", "quick_args", "run", "run_exec", "open_std_descriptors", "OPTIONS", "EXIT_TIMEOUT", "EXIT_SIGPIPE"]
 

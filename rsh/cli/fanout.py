@@ -14,16 +14,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from .options import Option, UsageError
 from .options import add_options as _add
 
 # argparse, threading and pathlib are not imported here: `rsh exec HOST`
 # imports this module to ask `requested`, and needs none of them.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     import threading
+    from typing import Any
 
     from ..client.group import Member
     from .resolve import Settings

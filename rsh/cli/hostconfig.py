@@ -26,14 +26,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config import config_dir, config_path, path_text
 from ..errors import RshError
 from ..net.tls import parse_fingerprint
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any, NamedTuple
+else:
+    from ..typeshim import NamedTuple
 
 __all__ = ["CONFIG_FILE", "ConfigError", "HostConfig", "Value", "SETTINGS", "default_config_file", "load_config"]
 

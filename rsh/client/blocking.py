@@ -18,7 +18,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Concatenate, ParamSpec, TypeVar, Unpack
 
 from ..errors import ConnectionLost
 from ..net.tls import TLS_PROBE_DELAY, client_context, plain_greeting, said_in_clear, speaks_tls
@@ -29,10 +28,14 @@ from . import ops
 from .connect import Connected, Dial, DialOptions, SpeaksTLS
 from .socket_pump import SocketPump
 
-__all__ = ["Client", "connect"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Concatenate, ParamSpec, TypeVar, Unpack
 
-T = TypeVar("T")
-P = ParamSpec("P")
+    T = TypeVar("T")
+    P = ParamSpec("P")
+
+__all__ = ["Client", "connect"]
 
 
 def _bound(op: Callable[Concatenate[ClientProtocol, P], ops.Op[T]]) -> Callable[Concatenate[Client, P], T]:

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 
 from ..protocol.client import STDIN_CHUNK, Exited, Output
 from ..protocol.connection import NEED_DATA
 from ..protocol.messages import ExecRequest, ExitStatus
 from .socket_pump import OUT_HIGH, SocketPump
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+else:
+    import _signal as signal  # signal.py's functions and numbers, without the enums it makes (3% of a cold `rsh exec`)
 
 __all__ = ["forward", "Stopped"]
 

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import NamedTuple
 
 from ..config import config_path, path_text
 from ..errors import HostKeyChanged, UnknownHostKey
 from ..net.tls import fingerprint as der_fingerprint
 from ..net.tls import is_loopback, parse_fingerprint
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from ..typeshim import NamedTuple
 
 __all__ = ["ConfirmCallback", "KnownHosts", "ServerPin", "host_address"]
 

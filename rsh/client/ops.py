@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypedDict, TypeVar, Unpack
 
 from ..errors import CommandFailed, CommandTimeout, ConnectionLost, ProtocolError
 from ..protocol.client import ClientProtocol, ClientState, Exited, Output, exec_request
@@ -28,15 +27,20 @@ from ..protocol.connection import Event, FrameEvent
 from ..protocol.frames import Frame
 from ..protocol.messages import ExitStatus
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Generic, TypeAlias, TypedDict, TypeVar, Unpack
+
     from ..results import CommandResult, TransferResult
     from ..transfer.plan import LocalPath, Sources
     from ..transfer.receive import Receiver
     from ..transfer.send import PrefixHash, ProgressCallback, Sender
 
-__all__ = ["Need", "HashJob", "Op", "Drive", "usable", "settle", "TransferOptions", "OutputCallback", "Collector", "run", "put", "get"]
+    T = TypeVar("T")
+else:
+    from ..typeshim import Generic, TypedDict
 
-T = TypeVar("T")
+__all__ = ["Need", "HashJob", "Op", "Drive", "usable", "settle", "TransferOptions", "OutputCallback", "Collector", "run", "put", "get"]
 
 OutputCallback = Callable[[bytes], None]
 
@@ -59,10 +63,11 @@ class HashJob:
 
 
 #: An operation: yields ``Need``s and ``HashJob``s, returns its result.
-Op = Generator["Need | HashJob", Any, T]
+#: (A string, as ``T`` in ``Drive``'s base: T exists only for the type checker.)
+Op: TypeAlias = "Generator[Need | HashJob, Any, T]"
 
 
-class Drive(Generic[T]):
+class Drive(Generic["T"]):
     """One operation on its way: what it needs now (``need``), its ``result`` once ``done``.
 
     A driver answers each need with ``answer(value)``, or with ``fail(exc)``

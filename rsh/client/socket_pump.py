@@ -17,14 +17,17 @@ import socket
 import time
 from collections import deque
 from itertools import islice
-from typing import TYPE_CHECKING, cast
 
 from ..errors import ConnectionLost
 from ..protocol.client import ClientProtocol
 from ..protocol.connection import NEED_DATA, Event
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
+    from typing import cast
+else:
+    from ..typeshim import cast
 
 __all__ = ["SocketPump", "OUT_HIGH"]
 

@@ -22,11 +22,11 @@ import os
 import re
 import socket
 import stat
-from typing import TYPE_CHECKING
 
 from ..config import IDENTITY_FILE
 from ..errors import RshError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
     from pathlib import Path

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from ..typeshim import NamedTuple
 
 __all__ = ["DEFAULT_PORT", "Target", "parse_address", "parse_target", "parse_port", "split_remote"]
 

@@ -20,7 +20,6 @@ outside a transfer is raised from ``next_event`` as ``RemoteError``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict, Unpack
 
 from ..errors import AuthError, ConnectionLost, ProtocolError, RemoteError
 from . import auth
@@ -38,6 +37,12 @@ from .messages import (
     ShellRequest,
     remote_error,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypedDict, Unpack
+else:
+    from ..typeshim import TypedDict
 
 __all__ = [
     "STDIN_CHUNK",

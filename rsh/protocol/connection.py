@@ -24,10 +24,13 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Collection, Mapping
-from typing import Any, ClassVar, Final
 
 from ..errors import ConnectionLost, ProtocolError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, TraceHook, encode_header
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Final, TypeAlias
 
 __all__ = ["NEED_DATA", "NeedData", "Event", "FrameEvent", "Connection", "Transitions", "State", "Direction", "STAY"]
 
@@ -88,7 +91,7 @@ STAY: Final = _Stay.STAY
 #: missing from the table is illegal: sending it raises
 #: ``ProtocolError(code="local")`` (a bug on our side, as h11's
 #: LocalProtocolError); receiving it, ``ProtocolError(code="unexpected_frame")``.
-Transitions = Mapping[Any, Mapping[tuple[Direction, str], Any]]
+Transitions: TypeAlias = "Mapping[Any, Mapping[tuple[Direction, str], Any]]"
 
 
 class Connection:

@@ -19,9 +19,14 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Collection
-from typing import Any, cast
 
 from ..errors import ProtocolError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, cast
+else:
+    from ..typeshim import cast
 
 __all__ = [
     "MESSAGE_TYPES",

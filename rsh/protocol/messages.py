@@ -8,11 +8,18 @@ field it has not checked.  Every check failure is a ``ProtocolError``.
 from __future__ import annotations
 
 import codecs
-import signal as _signal
-from typing import Any, NamedTuple
 
 from ..errors import ProtocolError, RemoteError
 from .frames import Frame
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+    from typing import Any, NamedTuple
+else:
+    import _signal  # signal.py's functions and numbers, without the enums it makes (3% of a cold `rsh exec`)
+
+    from ..typeshim import NamedTuple
 
 __all__ = [
     "PROTOCOL_VERSION", "FEATURES", "SIGNALS", "ExecRequest", "ExitStatus", "ShellRequest", "LineEnd", "window_size",
