@@ -24,12 +24,13 @@ from .conftest import ServerProcess, rsh_argv, rsh_env
 # (argparse, with gettext, locale and the shutil its help formatter loads),
 # pathlib, TOML with no config file, threads, and everything TLS, asyncio
 # and dataclasses bring; typing (rsh.typeshim stands in for it at run time),
-# hashlib and hmac, which load OpenSSL's libcrypto (rsh.protocol.auth), and
-# signal, whose enums _signal does without.
+# hashlib and hmac, which load OpenSSL's libcrypto (rsh.protocol.auth),
+# signal, whose enums _signal does without, and socket and selectors
+# (rsh.net.tcp connects with _socket).
 NOT_LOADED = {
     "argparse", "gettext", "locale", "shutil", "pathlib", "urllib.parse", "tomllib", "threading",
     "ssl", "base64", "asyncio", "dataclasses", "inspect", "rsh.protocol.trace",
-    "typing", "hashlib", "_hashlib", "hmac", "signal",
+    "typing", "hashlib", "_hashlib", "hmac", "signal", "socket", "selectors",
 }  # fmt: skip
 
 
@@ -157,3 +158,26 @@ def test_the_quick_reading_is_argparse_s(words: list[str]) -> None:
 @given(st.text(alphabet="/.a", max_size=12))
 def test_path_text_is_what_pathlib_writes(text: str) -> None:
     assert path_text(text) == str(Path(text))
+
+
+def test_connect_tcp_tries_each_address_and_sets_nodelay(server: ServerProcess) -> None:
+    """rsh.net.tcp opens what socket.create_connection would: the first address that answers, TCP_NODELAY on."""
+    import socket
+
+    from rsh.net.tcp import as_socket, connect_tcp
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        refused = closed.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        connect_tcp("127.0.0.1", refused, 5)
+    with pytest.raises(socket.gaierror):
+        connect_tcp("no-such-host.invalid", server.port, 5)
+    sock = connect_tcp(b"127.0.0.1", server.port, 5)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert sock.recv(4)  # the server's hello has begun
+        wrapped = as_socket(sock)
+        assert sock.fileno() == -1 and wrapped.fileno() >= 0 and wrapped.type == socket.SOCK_STREAM
+        wrapped.close()
+    finally:
+        sock.close()

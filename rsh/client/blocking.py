@@ -12,14 +12,15 @@ command costs one send and the reads its answer needs.
 
 from __future__ import annotations
 
+import _socket
 import functools
 import select
-import socket
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from ..errors import ConnectionLost
+from ..net.tcp import as_socket, connect_tcp
 from ..net.tls import TLS_PROBE_DELAY, client_context, plain_greeting, said_in_clear, speaks_tls
 from ..protocol.address import DEFAULT_PORT
 from ..protocol.client import Authenticated, ClientProtocol, exec_request
@@ -182,7 +183,7 @@ def _authenticated(dial: Dial) -> SocketPump:
     return pump
 
 
-def _open(dial: Dial) -> socket.socket:
+def _open(dial: Dial) -> _socket.socket:
     """Connect; with TLS, also do the handshake (blocking) and check the pin, before any protocol byte."""
     try:
         # An ASCII name as the bytes the idna codec would give (labels of 1 to 63
@@ -191,14 +192,13 @@ def _open(dial: Dial) -> socket.socket:
         labels = dial.host.split(".")
         plain = dial.host.isascii() and all(0 < len(label) < 64 for label in labels[:-1]) and len(labels[-1]) < 64
         host = dial.host.encode() if plain else dial.host
-        sock = socket.create_connection((host, dial.port), timeout=dial.timeout)  # type: ignore[arg-type]  # getaddrinfo takes bytes; the stub says str
+        sock = connect_tcp(host, dial.port, dial.timeout)
     except OSError as exc:
         raise dial.open_failed(exc, in_tls=False) from exc
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if not dial.tls:
         return sock
     try:
-        tls = client_context().wrap_socket(sock, server_hostname=dial.host)
+        tls = client_context().wrap_socket(as_socket(sock), server_hostname=dial.host)
     except OSError as exc:
         sock.close()
         greeting = plain_greeting(dial.host, dial.port, dial.timeout / 2) if said_in_clear(exc) else b""
@@ -216,7 +216,7 @@ def _open(dial: Dial) -> socket.socket:
     return tls
 
 
-def _check_not_tls(sock: socket.socket, dial: Dial, deadline: float) -> None:
+def _check_not_tls(sock: _socket.socket, dial: Dial, deadline: float) -> None:
     """If the server is slow to say anything, make sure it is not waiting for TLS (see ``TLS_PROBE_DELAY``)."""
     wait = min(TLS_PROBE_DELAY, deadline - time.monotonic())
     if wait <= 0 or select.select([sock], [], [], wait)[0]:

@@ -12,8 +12,8 @@ become ``ConnectionLost`` here, and only here.
 
 from __future__ import annotations
 
+import _socket  # what socket.socket extends; the blocking client opens its connections with it (rsh.net.tcp)
 import select
-import socket
 import time
 from collections import deque
 from itertools import islice
@@ -56,7 +56,7 @@ def _would_block(tls: bool) -> tuple[type[Exception], ...]:
 class SocketPump:
     """Moves bytes between *sock* and *conn*; every wait is a ``poll()``."""
 
-    def __init__(self, sock: socket.socket, conn: ClientProtocol, *, tls: bool = False) -> None:
+    def __init__(self, sock: _socket.socket, conn: ClientProtocol, *, tls: bool = False) -> None:
         self.sock = sock
         self.conn = conn
         self.tls = tls

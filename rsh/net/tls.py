@@ -18,9 +18,9 @@ step imports ``cryptography``.  Everything else here is stdlib ``ssl``.
 
 from __future__ import annotations
 
+import _socket
 import os
 import re
-import socket
 import stat
 
 from ..config import IDENTITY_FILE
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import ssl
     from pathlib import Path
 
-# ssl, hashlib, base64 and ipaddress are imported where they are used, and
+# ssl, socket, hashlib, base64 and ipaddress are imported where they are used, and
 # the patterns compiled on first use (re keeps them): every `rsh exec`
 # imports this module, and a plain connection needs little of it.
 
@@ -101,7 +101,7 @@ def is_loopback(host: str) -> bool:
     try:
         # A dotted quad, the usual case, without ipaddress (some 4% of `rsh exec`'s start-up);
         # what inet_pton refuses is judged below as before.
-        return socket.inet_pton(socket.AF_INET, host)[0] == 127
+        return _socket.inet_pton(_socket.AF_INET, host)[0] == 127
     except OSError:
         pass
     import ipaddress
@@ -111,7 +111,7 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         pass
     try:
-        infos = socket.getaddrinfo(host, None)
+        infos = _socket.getaddrinfo(host, None)
     except OSError:
         return False
     return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
@@ -127,7 +127,7 @@ def _create_identity_pem() -> bytes:
     from cryptography.x509.oid import NameOID
 
     key = ed25519.Ed25519PrivateKey.generate()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rsh server {socket.gethostname()}"[:64])])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"rsh server {_socket.gethostname()}"[:64])])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -279,6 +279,8 @@ def plain_greeting(host: str, port: int, timeout: float) -> bytes:
 
     Nothing is sent; the answer only decides what to tell the person.
     """
+    import socket
+
     from ..protocol.frames import FrameDecoder
 
     decoder, data = FrameDecoder(), b""
@@ -314,7 +316,7 @@ async def plain_greeting_async(host: str, port: int, timeout: float) -> bytes:
     return data
 
 
-def speaks_tls(host: str, port: int, timeout: float, *, unless: socket.socket | None = None) -> bool:
+def speaks_tls(host: str, port: int, timeout: float, *, unless: _socket.socket | None = None) -> bool:
     """True when a TLS handshake with *host*:*port* completes (blocking).
 
     Nothing is sent after the handshake and the certificate is not
@@ -323,6 +325,7 @@ def speaks_tls(host: str, port: int, timeout: float, *, unless: socket.socket | 
     readable: a server that kept it waiting for a place has answered after all.
     """
     import select
+    import socket
     import ssl
     import time
 
