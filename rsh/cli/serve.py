@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio  # here, not at the top: `rsh exec` never needs it
 
     from ..server.accept import raise_nofile
+    from ..server.heap import keep_freed_memory
     from ..server.listener import Server
 
     # What is plainly wrong is refused before anything is created or opened.
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     server = Server(args.host, args.port, token, encoding=args.encoding, guard=guard, shell=args.shell)
     # Each connection and each command's pipes take descriptors: as many as allowed.
     descriptors = raise_nofile()
+    keep_freed_memory()  # a TLS stream's buffers, reused rather than faulted in anew
     # Like any daemon, leave the directory we were started in (it may be
     # unmounted later); commands start in the home directory anyway, and
     # spawning there from there is the fast path (see rsh.server.process).
