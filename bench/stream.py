@@ -107,8 +107,8 @@ def run_floor(cmd: str, pinned: bool = False) -> float:
 
 
 def run_rsh(server: Server, cmd: str, pinned: bool = False) -> tuple[float, float]:
-    every = set(range(os.cpu_count() or 1))
-    _pin(server.proc.pid, {PRODUCER_CPU} if pinned else every)
+    if pinned:
+        _pin(server.proc.pid, {PRODUCER_CPU})
     t0 = time.perf_counter()
     p = subprocess.Popen(
         [sys.executable, "-m", "rsh", "exec", "--token-file", server.token_file, f"127.0.0.1:{server.port}", "--", cmd],
@@ -118,7 +118,7 @@ def run_rsh(server: Server, cmd: str, pinned: bool = False) -> tuple[float, floa
     )
     _, status, usage = os.wait4(p.pid, 0)
     if pinned:
-        _pin(server.proc.pid, every)
+        _pin(server.proc.pid, set(range(os.cpu_count() or 1)))
     elapsed = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:

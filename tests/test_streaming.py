@@ -198,16 +198,19 @@ def test_a_frame_is_given_out_in_pieces_as_its_payload_comes() -> None:
     decoder = FrameDecoder()
     decoder.lend({"stdout"})
     wire = encode_frame("stdout", None, b"a" * 1000) + encode_frame("exit", {"exit_code": 0})
+    other = FrameDecoder()
+    other.lend({"stdout"})
+    assert other.feed(encode_frame("stderr", None, b"e" * 1000)[:300]) == []
+    assert other.detach() is None  # not of a lent type
     assert decoder.feed(wire[:300]) == []
-    assert decoder.detach({"stderr"}) is None  # not of those types
-    piece = decoder.detach({"stdout"})
+    piece = decoder.detach()
     first = 300 - 4 - len(b'{"type":"stdout","size":1000}')
     assert piece is not None and piece.type == "stdout" and bytes(piece.payload) == b"a" * first
-    assert decoder.detach({"stdout"}) is None  # nothing more has come
+    assert decoder.detach() is None  # nothing more has come
     assert decoder.feed(wire[300:700]) == []
     with pytest.raises(ValueError):
         bytes(piece.payload)  # lent: released at the next read
-    second = decoder.detach({"stdout"})
+    second = decoder.detach()
     assert second is not None and bytes(second.payload) == b"a" * 400
     rest = decoder.feed(wire[700:])
     assert [f.type for f in rest] == ["stdout", "exit"]
@@ -220,7 +223,7 @@ def test_a_piece_cut_short_by_the_end_of_the_stream_is_an_error() -> None:
     decoder = FrameDecoder()
     decoder.lend({"stdout"})
     decoder.feed(encode_frame("stdout", None, b"a" * 100)[:50])
-    assert decoder.detach({"stdout"}) is not None
+    assert decoder.detach() is not None
     with pytest.raises(ProtocolError, match="middle of a frame"):
         decoder.feed(b"")
 

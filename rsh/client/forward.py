@@ -48,8 +48,7 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
     fds = {"stdout": stdout, "stderr": stderr}
     interrupts = _Interrupts()
     # Each chunk is written out before the next read: no copy of it is needed.
-    streams = ("stdout", "stderr")
-    conn.decoder.lend(streams)
+    conn.decoder.lend(("stdout", "stderr"))
     try:
         while True:
             while (event := conn.next_event()) is not NEED_DATA:
@@ -64,7 +63,7 @@ def forward(pump: SocketPump, request: ExecRequest, stdin: int | None, stdout: i
                     return event.status
             # What has come of a frame goes out before the rest: a line
             # followed at once by a flood arrives as soon as the line has.
-            if conn.detach_payload(streams):
+            if conn.detach_payload():
                 continue
             pump.check()
             pump.flush()

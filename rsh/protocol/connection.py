@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 
 from ..errors import ConnectionLost, ProtocolError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, TraceHook, encode_header
@@ -160,8 +160,8 @@ class Connection:
         if frames:
             self._frames.extend(frames)
 
-    def detach_payload(self, types: Collection[str]) -> bool:
-        """Give out what has come of the frame being received, if lent and of *types* (see ``FrameDecoder.detach``).
+    def detach_payload(self) -> bool:
+        """Give out what has come of the frame being received, if it is of a lent type (see ``FrameDecoder.detach``).
 
         The piece comes out of ``next_event`` as any frame, checked as any
         frame.  False, and nothing given out, while earlier frames wait,
@@ -169,7 +169,7 @@ class Connection:
         """
         if self._frames or self._failure is not None or self.trace is not None:
             return False
-        piece = self.decoder.detach(types)
+        piece = self.decoder.detach()
         if piece is None:
             return False
         self._frames.append(piece)

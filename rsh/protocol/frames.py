@@ -238,8 +238,8 @@ class FrameDecoder:
         """
         self._lending = frozenset(types)
 
-    def detach(self, types: Collection[str]) -> Frame | None:
-        """Give out now what has come of the payload of the frame being received, if lent and of *types*; else None.
+    def detach(self) -> Frame | None:
+        """Give out now what has come of the payload of the frame being received, if it is of a lent type; else None.
 
         For a driver that hands each payload on as it comes (``rsh exec``
         writing output): a frame's first bytes need not wait for its last.
@@ -249,7 +249,7 @@ class FrameDecoder:
         """
         pending = self._pending
         have = self._end - self._start
-        if pending is None or not have or pending[0] not in types or pending[0] not in self._lending:
+        if pending is None or not have or pending[0] not in self._lending:
             return None
         type_, fields, size, raw, start = pending
         lent = memoryview(self._buf)[self._start : self._end]
