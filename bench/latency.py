@@ -93,6 +93,7 @@ def main() -> None:
     blocks = max(1, args.count // args.block)
     local = rshs = 0.0
     local_cpu = client_cpu = server_cpu = 0
+    cold_ratios: list[float] = []
     ratios = []
     try:
         with rsh.connect("127.0.0.1", server.port, token=server.token) as client:
@@ -113,8 +114,11 @@ def main() -> None:
         if args.cold:
             exec_argv = [sys.executable, "-m", "rsh", "exec", "--token-file", server.token_file, f"127.0.0.1:{server.port}", "--", "true"]
             median_run_ms(exec_argv, server.env, 1)  # caches the bytecode
-            python_ms = median_run_ms([sys.executable, "-c", "pass"], server.env, args.cold)
-            exec_ms = median_run_ms(exec_argv, server.env, args.cold)
+            # One of each in turn, so that a drift of this host's speed hits both alike.
+            pairs = [(median_run_ms([sys.executable, "-c", "pass"], server.env, 1), median_run_ms(exec_argv, server.env, 1)) for _ in range(args.cold)]
+            python_ms = statistics.median(p for p, _ in pairs)
+            exec_ms = statistics.median(e for _, e in pairs)
+            cold_ratios = [e / p for p, e in pairs]
     finally:
         server.stop()
     n = args.block * blocks
@@ -142,6 +146,7 @@ def main() -> None:
         print(f"cold, a new process each time (median of {args.cold})")
         print(f"  python -c pass                         : {python_ms:6.1f} ms")
         print(f"  rsh exec HOST -- true                  : {exec_ms:6.1f} ms   ({exec_ms / python_ms:.1f}x python -c pass)")
+        print(f"  ratio per pair (run in turn)           : {spread(cold_ratios)}   (target <= 3)")
 
 
 if __name__ == "__main__":
