@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +29,38 @@ import time
 from _common import Server, spread
 
 import rsh
+
+# The least a Python client and server can do per command, for scale: a
+# blocking server that reads one frame, spawns through the same
+# _posixsubprocess.fork_exec rsh uses, waits on a pidfd, reads both pipes and
+# writes one JSON frame back.  No asyncio, no layers, no checks.
+BARE_SERVER = r"""
+import json, os, select, socket
+from _posixsubprocess import fork_exec
+srv = socket.create_server(("127.0.0.1", 0))
+print(srv.getsockname()[1], flush=True)
+c, _ = srv.accept()
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+null = os.open(os.devnull, os.O_RDONLY)
+env = [k + b"=" + v for k, v in os.environb.items()]
+buf = bytearray(65536)
+while n := c.recv_into(buf):
+    hlen = int.from_bytes(buf[:4], "big")
+    size = json.loads(bytes(buf[4 : 4 + hlen]))["size"]
+    argv = [b"/bin/sh", b"-c", bytes(buf[4 + hlen : 4 + hlen + size])]
+    (o_r, o_w), (e_r, e_w), (x_r, x_w) = (os.pipe2(os.O_CLOEXEC) for _ in range(3))
+    pid = fork_exec(argv, argv[:1], False, (), None, env, null, -1, -1, o_w, -1, e_w, x_r, x_w,
+                    True, True, -1, None, None, None, -1, None, True)
+    os.close(x_w); os.read(x_r, 4096); os.close(x_r); os.close(o_w); os.close(e_w)
+    pidfd = os.pidfd_open(pid)
+    select.select([pidfd], [], [])
+    _, status = os.waitpid(pid, 0)
+    out, err = os.read(o_r, 65536), os.read(e_r, 65536)
+    for fd in (pidfd, o_r, e_r):
+        os.close(fd)
+    h = json.dumps({"type": "exit", "exit_code": os.waitstatus_to_exitcode(status), "stdout_bytes": len(out), "stderr_bytes": len(err)}).encode()
+    c.sendall(len(h).to_bytes(4, "big") + h)
+"""
 
 
 def cpu_ns(pid: int) -> int:
@@ -50,6 +84,17 @@ def rsh_loop(client: rsh.Client, server_pid: int, n: int) -> tuple[float, int, i
     for _ in range(n):
         client.run("true")
     return time.perf_counter() - t0, cpu_ns(os.getpid()) - c0, cpu_ns(server_pid) - s0
+
+
+def bare_loop(sock: socket.socket, n: int) -> float:
+    """*n* commands through BARE_SERVER; return the seconds they took."""
+    head = json.dumps({"type": "exec", "size": 4}).encode()
+    frame = len(head).to_bytes(4, "big") + head + b"true"
+    t0 = time.perf_counter()
+    for _ in range(n):
+        sock.sendall(frame)
+        json.loads(sock.recv(65536)[4:])
+    return time.perf_counter() - t0
 
 
 def async_loop(port: int, token: str, server_pid: int, n: int, turns: int) -> list[tuple[float, float, int, int]]:
@@ -94,6 +139,12 @@ def main() -> None:
     local = rshs = 0.0
     local_cpu = client_cpu = server_cpu = 0
     cold_ratios: list[float] = []
+    bare = bare_local = 0.0
+    bare_ratios: list[float] = []
+    bare_server = subprocess.Popen([sys.executable, "-c", BARE_SERVER], stdout=subprocess.PIPE, text=True)
+    assert bare_server.stdout is not None
+    bare_sock = socket.create_connection(("127.0.0.1", int(bare_server.stdout.readline())))
+    bare_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     ratios = []
     try:
         with rsh.connect("127.0.0.1", server.port, token=server.token) as client:
@@ -109,6 +160,10 @@ def main() -> None:
                 client_cpu += c
                 server_cpu += s
                 ratios.append(t2 / t)
+                t3 = bare_loop(bare_sock, args.block)
+                bare += t3
+                bare_local += t
+                bare_ratios.append(t3 / t)
         # The asyncio client, against local turns of its own.
         async_turns = async_loop(server.port, server.token, server.proc.pid, args.block, blocks)
         if args.cold:
@@ -121,6 +176,8 @@ def main() -> None:
             cold_ratios = [e / p for p, e in pairs]
     finally:
         server.stop()
+        bare_sock.close()
+        bare_server.wait()
     n = args.block * blocks
     us = 1e6 / n
     ratios.sort()
@@ -135,6 +192,11 @@ def main() -> None:
         f"  per turn: median {statistics.median(ratios):.2f}, middle half {ratios[len(ratios) // 4]:.2f} to {ratios[(3 * len(ratios)) // 4]:.2f},"
         f" all {ratios[0]:.2f} to {ratios[-1]:.2f}"
     )
+    print(
+        f"  floor: a bare Python client and server : {bare * us / 1000:6.3f} ms each   ratio to local {bare / bare_local:.2f}, "
+        f"rsh / floor {rshs / bare:.2f}   (the least this design allows; see BARE_SERVER)"
+    )
+    print(f"  per turn, floor / local: {spread(bare_ratios)}")
     async_local, a_wall, a_cpu, a_srv = (sum(t[i] for t in async_turns) for i in range(4))
     print(
         f"  rsh, asyncio client (AsyncClient.run)  : {a_wall * us / 1000:6.3f} ms each   "
