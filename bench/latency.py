@@ -30,7 +30,7 @@ from _common import Server, spread
 
 import rsh
 
-# The least a Python client and server can do per command, for scale: a
+# About the least a Python client and server can do per command, for scale: a
 # blocking server that reads one frame, spawns through the same
 # _posixsubprocess.fork_exec rsh uses, waits on a pidfd, reads both pipes and
 # writes one JSON frame back.  No asyncio, no layers, no checks.
@@ -139,7 +139,7 @@ def main() -> None:
     local = rshs = 0.0
     local_cpu = client_cpu = server_cpu = 0
     cold_ratios: list[float] = []
-    bare = bare_local = 0.0
+    bare = 0.0
     bare_ratios: list[float] = []
     bare_server = subprocess.Popen([sys.executable, "-c", BARE_SERVER], stdout=subprocess.PIPE, text=True)
     assert bare_server.stdout is not None
@@ -162,7 +162,6 @@ def main() -> None:
                 ratios.append(t2 / t)
                 t3 = bare_loop(bare_sock, args.block)
                 bare += t3
-                bare_local += t
                 bare_ratios.append(t3 / t)
         # The asyncio client, against local turns of its own.
         async_turns = async_loop(server.port, server.token, server.proc.pid, args.block, blocks)
@@ -193,8 +192,8 @@ def main() -> None:
         f" all {ratios[0]:.2f} to {ratios[-1]:.2f}"
     )
     print(
-        f"  floor: a bare Python client and server : {bare * us / 1000:6.3f} ms each   ratio to local {bare / bare_local:.2f}, "
-        f"rsh / floor {rshs / bare:.2f}   (the least this design allows; see BARE_SERVER)"
+        f"  floor: a bare Python client and server : {bare * us / 1000:6.3f} ms each   ratio to local {bare / local:.2f}, "
+        f"rsh / floor {rshs / bare:.2f}   (for scale: see BARE_SERVER)"
     )
     print(f"  per turn, floor / local: {spread(bare_ratios)}")
     async_local, a_wall, a_cpu, a_srv = (sum(t[i] for t in async_turns) for i in range(4))
