@@ -182,6 +182,25 @@ def test_progress_reports_every_chunk_up_to_the_size(tmp_path: Path) -> None:
     assert all(p.size == 2 * CHUNK + 7 and p.path == "f" for p in seen)
 
 
+def test_a_lending_sender_reads_every_chunk_into_one_buffer(tmp_path: Path) -> None:
+    data = os.urandom(3 * CHUNK + 17)
+    (tmp_path / "f").write_bytes(data)
+    sender = Sender(PathSource(str(tmp_path), "f"), lend=True)
+    buffers: list[object] = []
+    next_frame = sender.next_frame
+
+    def spy() -> Frame | None:
+        frame = next_frame()
+        if frame is not None and frame.type == "data":
+            buffers.append(frame.payload.obj if isinstance(frame.payload, memoryview) else frame.payload)
+        return frame
+
+    sender.next_frame = spy  # type: ignore[method-assign]
+    run_pair(sender, Receiver(str(tmp_path), "g"))  # which copies each frame before asking for the next
+    assert (tmp_path / "g").read_bytes() == data
+    assert len(buffers) == 4 and all(b is buffers[0] for b in buffers) and isinstance(buffers[0], bytearray)
+
+
 def test_a_whole_transfer_leaves_both_roles_done(tmp_path: Path) -> None:
     make_tree(tmp_path / "src")
     sender, receiver = Sender(PathSource(str(tmp_path), "src", recursive=True)), Receiver(str(tmp_path), "dst")

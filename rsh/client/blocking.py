@@ -39,12 +39,24 @@ if TYPE_CHECKING:
 __all__ = ["Client", "connect"]
 
 
-def _bound(op: Callable[Concatenate[ClientProtocol, P], ops.Op[T]]) -> Callable[Concatenate[Client, P], T]:
-    """The operation *op* as a method: run on this client's connection (its docstring is the method's)."""
+def _bound(op: Callable[Concatenate[ClientProtocol, P], ops.Op[T]], lend: tuple[str, ...] = ()) -> Callable[Concatenate[Client, P], T]:
+    """The operation *op* as a method: run on this client's connection (its docstring is the method's).
+
+    Frames of the types in *lend* arrive as views of the read buffer, not
+    copies (``FrameDecoder.lend``): for an operation done with each before
+    it asks for the next event, which is when this driver reads again.
+    """
 
     @functools.wraps(op)
     def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._drive(op(self._pump.conn, *args, **kwargs))
+        if not lend:
+            return self._drive(op(self._pump.conn, *args, **kwargs))
+        decoder = self._pump.conn.decoder
+        decoder.lend(lend)
+        try:
+            return self._drive(op(self._pump.conn, *args, **kwargs))
+        finally:
+            decoder.lend(())
 
     return method
 
@@ -104,7 +116,7 @@ class Client(Connected):
 
     run = _bound(ops.run)
     put = _bound(ops.put)
-    get = _bound(ops.get)
+    get = _bound(ops.get, lend=("data",))  # each is written to its file before the next read
 
     def forward(
         self,

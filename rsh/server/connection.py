@@ -86,7 +86,8 @@ class ServerConnection(FramedProtocol):
                 max_payload=config.max_payload,
             )
         )
-        self.conn.decoder.lend(("stdin",))  # written to the command's pipe before the next read: no copy needed
+        # Written to the command's pipe, or to the file being received, before the next read: no copy needed.
+        self.conn.decoder.lend(("stdin", "data"))
         self.host = host
         self.config = config
         self.guard = host.guard

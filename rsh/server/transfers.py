@@ -137,7 +137,8 @@ class GetHandler(_Handler):
 
     def __init__(self, link: Link, home: str, request: GetRequest) -> None:
         super().__init__(link, home, request, "get")
-        self.sender = Sender(PathSource(self.base, self.path, recursive=request.recursive, display=request.path))
+        # Lent: pump() sends each frame before it asks for the next.
+        self.sender = Sender(PathSource(self.base, self.path, recursive=request.recursive, display=request.path), lend=True)
         self._scheduled = False
         self._hashing = False
 

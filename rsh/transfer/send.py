@@ -18,6 +18,7 @@ import hashlib
 import os
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 from ..errors import ProtocolError
 from ..protocol.frames import Frame
@@ -56,10 +57,16 @@ class Sender(Role[SenderState]):
         progress: called as data goes out (see ``TransferProgress``).
         sent_before: bytes already counted by earlier transfers of the same
             call, so ``TransferProgress.sent`` keeps growing across sources.
+        lend: read a file's data into one buffer, reused for every chunk:
+            a ``data`` frame's payload is then a view of it, valid until the
+            next ``next_frame()``.  For a driver that sends or copies each
+            frame before asking for the next (the server): no fresh 256 KiB
+            object, and the pages it would fault in, per chunk.
     """
 
-    def __init__(self, source: Source, *, progress: ProgressCallback | None = None, sent_before: int = 0) -> None:
+    def __init__(self, source: Source, *, progress: ProgressCallback | None = None, sent_before: int = 0, lend: bool = False) -> None:
         super().__init__(SENDER_TABLE, _S.ENTRIES, progress=progress, sent_before=sent_before)
+        self._buffer = memoryview(bytearray(CHUNK)) if lend else None
         self._items = source.items()
         self._display = source.display
         # One expectation per reply owed to us, oldest first: an entry, or
@@ -116,9 +123,10 @@ class Sender(Role[SenderState]):
         return Frame("file", item.entry.to_fields())
 
     def _next_data(self, cur: _Sending) -> Frame:
-        src = cur.src
+        src, buffer = cur.src, self._buffer
+        data: bytes | memoryview
         try:
-            data = src.read(CHUNK)
+            data = buffer[: src.readinto(buffer)] if buffer is not None and src.readinto is not None else src.read(CHUNK)
         except OSError as exc:
             failure = failure_from_oserror(src.display, exc)
             self.failures.append(failure)
@@ -129,7 +137,7 @@ class Sender(Role[SenderState]):
             cur.pos += len(data)
             self._moved += len(data)
             self._report(src.display, cur.pos, src.entry.size)
-            return Frame("data", None, data)
+            return Frame("data", None, cast(bytes, data))
         src.size, src.sha256 = cur.pos, cur.hash.hexdigest()
         return self._end_file(FileEnd(src.size, src.sha256))
 

@@ -40,6 +40,8 @@ class SourceFile:
     close: Callable[[], None]
     #: For resuming: read at an offset without moving (None for a stream).
     fd: int | None = None
+    #: Read into a caller's buffer, returning how much came (None for a stream).
+    readinto: Callable[[memoryview], int] | None = None
     # Filled in as it is sent, read back when the receiver's verdict comes.
     size: int = 0
     sha256: str = ""
@@ -131,7 +133,7 @@ class PathSource:
             os.close(fd)
             return Failure(display, "not_regular", "not a regular file, directory or symlink")
         entry = Entry("file", rel, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, name=name)
-        return SourceFile(entry, display, lambda n: os.read(fd, n), _closer(fd), fd)
+        return SourceFile(entry, display, lambda n: os.read(fd, n), _closer(fd), fd, lambda buf: os.readv(fd, (buf,)))
 
     def _walk(self, root_fd: int, root_name: str | None) -> Iterator[Item]:
         # Depth-first, parents before children, with an explicit stack so a
