@@ -118,6 +118,37 @@ def async_loop(port: int, token: str, server_pid: int, n: int, turns: int) -> li
     return asyncio.run(go())
 
 
+def send_after_pause_us(pause: float, n: int = 40) -> float:
+    """Median microseconds one 40-byte loopback TCP send takes in the sender, each after *pause* seconds asleep.
+
+    For reading the other figures across machines.  Every step of a command
+    runs right after a wait (each waits for the one before), and on some
+    hosts what runs first after a wait runs several times slower: caches
+    another guest filled meanwhile, a virtual CPU woken from halt.  (Seen:
+    130 us after 20 ms and 25 us after 0.5 ms on a 2-vCPU AMD EPYC, the same
+    with both ends on one CPU.)
+    """
+    srv = socket.create_server(("127.0.0.1", 0))
+    reader = subprocess.Popen([sys.executable, "-c", _DISCARD, str(srv.getsockname()[1])])
+    try:
+        sock, _ = srv.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        times = []
+        for _ in range(n):
+            time.sleep(pause)
+            t0 = time.perf_counter()
+            sock.send(b"x" * 40)
+            times.append(time.perf_counter() - t0)
+        sock.close()
+    finally:
+        srv.close()
+        reader.wait()
+    return statistics.median(times) * 1e6
+
+
+_DISCARD = "import socket, sys\nc = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\nwhile c.recv(4096):\n    pass"
+
+
 def median_run_ms(argv: list[str], env: dict[str, str], n: int) -> float:
     """Median wall time of running *argv* to completion, in ms."""
     times = []
@@ -203,6 +234,10 @@ def main() -> None:
     )
     print(f"  ratio asyncio rsh / local              : {a_wall / async_local:6.2f}   (target <= 1.20)")
     print(f"  per turn: {spread([t[1] / t[0] for t in async_turns])}")
+    print(
+        f"this host, for scale: a 40-byte loopback send takes {send_after_pause_us(0.02):.0f} us after 20 ms asleep, "
+        f"{send_after_pause_us(0.0005):.0f} us after 0.5 ms (see send_after_pause_us)"
+    )
     if args.cold:
         print(f"cold, a new process each time (median of {args.cold})")
         print(f"  python -c pass                         : {python_ms:6.1f} ms")
