@@ -350,7 +350,9 @@ def get(conn: ClientProtocol, remote: str | Sequence[str], local: LocalPath | Bi
             existing directory); relative to *cwd*, else to its home.
         local: where it goes: into it if it is a directory, else that
             name; or a writable binary stream (files only, verified
-            after they are written to it).
+            after they are written to it; its ``write`` may be handed a
+            view of a buffer reused after the call returns, as io's
+            ``write`` contract allows).
         options: recursive, resume, cwd, progress, as for ``put``.
 
     Returns:
