@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +37,13 @@ class Server:
     whether or not the benchmark was started from a terminal.
     """
 
-    def __init__(self, *extra: str) -> None:
+    def __init__(self, *extra: str, launcher: Sequence[str] = ()) -> None:
+        """*extra*: more ``rsh serve`` options; *launcher*: what runs ``serve ...`` instead of ``python -m rsh``."""
         self.tmp = tempfile.mkdtemp(prefix="rsh-bench-")
         self.token_file = os.path.join(self.tmp, "token")
         self.env = env(self.tmp)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rsh", "serve", "--port", "0", "--token-file", self.token_file, *extra],
+            [*(launcher or (sys.executable, "-m", "rsh")), "serve", "--port", "0", "--token-file", self.token_file, *extra],
             stderr=subprocess.PIPE,
             env=self.env,
             start_new_session=True,

@@ -130,19 +130,19 @@ def send_after_pause_us(pause: float, n: int = 40) -> float:
     """
     srv = socket.create_server(("127.0.0.1", 0))
     reader = subprocess.Popen([sys.executable, "-c", _DISCARD, str(srv.getsockname()[1])])
+    times = []
     try:
         sock, _ = srv.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        times = []
-        for _ in range(n):
-            time.sleep(pause)
-            t0 = time.perf_counter()
-            sock.send(b"x" * 40)
-            times.append(time.perf_counter() - t0)
-        sock.close()
+        with sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for _ in range(n):
+                time.sleep(pause)
+                t0 = time.perf_counter()
+                sock.send(b"x" * 40)
+                times.append(time.perf_counter() - t0)
     finally:
         srv.close()
-        reader.wait()
+        reader.wait(10)  # it ends at our close
     return statistics.median(times) * 1e6
 
 

@@ -23,17 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from _common import Server
 from latency import BARE_SERVER
 
 import rsh
@@ -153,14 +152,13 @@ def bare_stages(n: int, tmp: str) -> list[list[float]]:
 
 def rsh_stages(n: int, tmp: str) -> list[list[float]]:
     """Per command, the seconds of each of STAGES through `rsh serve` and the blocking client."""
-    out, token_file = os.path.join(tmp, "rsh"), os.path.join(tmp, "token")
-    env = {**os.environ, "RSH_CONFIG_DIR": tmp}
-    argv = [sys.executable, "-c", RSH_SERVER, out, "serve", "--port", "0", "--token-file", token_file]
-    server = subprocess.Popen(argv, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    out = os.path.join(tmp, "rsh")
+    server = Server(launcher=[sys.executable, "-c", RSH_SERVER, out])
     try:
-        client = _rsh_client(server, n, token_file)
+        client = _rsh_client(server, n)
+        _stop(server.proc)
     finally:
-        _kill(server)
+        server.stop()
     # Each command's stamps, from the request on; the first of each kind counts.
     commands: list[dict[str, int]] = []
     for tag, ns in (line.split() for line in Path(out).read_text().splitlines()):
@@ -184,16 +182,8 @@ def rsh_stages(n: int, tmp: str) -> list[list[float]]:
     return [[ns / 1e9 for ns in row] for row in rows[:n]]
 
 
-def _rsh_client(server: subprocess.Popen[bytes], n: int, token_file: str) -> list[tuple[str, int]]:
-    """Run the commands on one connection to *server*, stamping each send and each read; stop the server."""
-    assert server.stderr is not None
-    for line in server.stderr:
-        if m := re.search(rb"listening on 127\.0\.0\.1:(\d+)", line):
-            port = int(m.group(1))
-            break
-    else:
-        raise SystemExit("rsh serve did not start")
-    threading.Thread(target=server.stderr.read, daemon=True).start()
+def _rsh_client(server: Server, n: int) -> list[tuple[str, int]]:
+    """Run the commands on one connection to *server*, stamping each send and each read."""
     client: list[tuple[str, int]] = []
     write, read = socket_pump.SocketPump.write, socket_pump.SocketPump.read
 
@@ -206,7 +196,7 @@ def _rsh_client(server: subprocess.Popen[bytes], n: int, token_file: str) -> lis
         client.append(("got", time.monotonic_ns()))
         return got
 
-    with rsh.connect("127.0.0.1", port, token=Path(token_file).read_text().strip()) as c:
+    with rsh.connect("127.0.0.1", server.port, token=server.token) as c:
         for _ in range(50):
             c.run("true")
         socket_pump.SocketPump.write, socket_pump.SocketPump.read = stamped_write, stamped_read  # type: ignore[method-assign]
@@ -215,7 +205,6 @@ def _rsh_client(server: subprocess.Popen[bytes], n: int, token_file: str) -> lis
                 c.run("true")
         finally:
             socket_pump.SocketPump.write, socket_pump.SocketPump.read = write, read  # type: ignore[method-assign]
-    _stop(server)
     return client
 
 

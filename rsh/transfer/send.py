@@ -126,7 +126,7 @@ class Sender(Role[SenderState]):
         src, buffer = cur.src, self._buffer
         data: bytes | memoryview
         try:
-            data = buffer[: src.readinto(buffer)] if buffer is not None and src.readinto is not None else src.read(CHUNK)
+            data = buffer[: os.readv(src.fd, (buffer,))] if buffer is not None and src.fd is not None else src.read(CHUNK)
         except OSError as exc:
             failure = failure_from_oserror(src.display, exc)
             self.failures.append(failure)

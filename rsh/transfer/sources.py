@@ -38,10 +38,8 @@ class SourceFile:
     display: str
     read: Callable[[int], bytes]
     close: Callable[[], None]
-    #: For resuming: read at an offset without moving (None for a stream).
+    #: The open file (None for a stream): read at an offset to resume, or into a buffer.
     fd: int | None = None
-    #: Read into a caller's buffer, returning how much came (None for a stream).
-    readinto: Callable[[memoryview], int] | None = None
     # Filled in as it is sent, read back when the receiver's verdict comes.
     size: int = 0
     sha256: str = ""
@@ -133,7 +131,7 @@ class PathSource:
             os.close(fd)
             return Failure(display, "not_regular", "not a regular file, directory or symlink")
         entry = Entry("file", rel, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, name=name)
-        return SourceFile(entry, display, lambda n: os.read(fd, n), _closer(fd), fd, lambda buf: os.readv(fd, (buf,)))
+        return SourceFile(entry, display, lambda n: os.read(fd, n), _closer(fd), fd)
 
     def _walk(self, root_fd: int, root_name: str | None) -> Iterator[Item]:
         # Depth-first, parents before children, with an explicit stack so a
