@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rsh.errors import ProtocolError
+from rsh.protocol import header_json
 from rsh.protocol.frames import DEFAULT_MAX_PAYLOAD, MAX_HEADER_SIZE, MESSAGE_TYPES, Frame, FrameDecoder, encode_frame
 
 
@@ -39,6 +40,20 @@ frames = st.builds(
     st.dictionaries(st.text(max_size=10).filter(lambda k: k not in ("type", "size")), json_values, max_size=4),
     st.binary(max_size=300),
 )
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(max_size=8), json_values | st.floats(allow_nan=False), max_size=6))
+def test_header_json_gives_what_json_dumps_gives(fields: dict[str, object]) -> None:
+    assert header_json._encode_chunks is not None  # CPython's _json: the made-once encoder is in use
+    assert header_json.encode_json(fields) == json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_header_json_without_the_c_encoder_gives_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    fields = {"exit_code": 0, "signal": None, "elapsed": 0.25, "cwd": '/tmp/\u00e9 "x"', "exports": {"A": "1", "B": None}}
+    fast = header_json.encode_json(fields)
+    monkeypatch.setattr(header_json, "_encode_chunks", None)
+    assert header_json.encode_json(fields) == fast == json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
 
 @settings(max_examples=300)

@@ -21,6 +21,7 @@ import struct
 from collections.abc import Callable, Collection
 
 from ..errors import ProtocolError
+from .header_json import encode_json, scan_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,11 +37,6 @@ __all__ = [
     "FrameDecoder",
     "encode_frame",
 ]
-
-# The C scanner json.loads runs (typeshed does not declare the attribute).
-_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-# Made once: json.dumps with any non-default argument builds a new encoder per call.
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 #: Every message type the protocol defines; anything else is a protocol error.
 MESSAGE_TYPES = frozenset(
@@ -160,7 +156,7 @@ def encode_header(type: str, fields: dict[str, Any] | None = None, size: int = 0
     header.update(fields)
     if size:
         header["size"] = size
-    raw = _encode_json(header).encode("utf-8")
+    raw = encode_json(header).encode("utf-8")
     if len(raw) > MAX_HEADER_SIZE:
         raise ProtocolError(f"{type} header is {len(raw)} bytes, over the {MAX_HEADER_SIZE}-byte limit", code="header_too_large")
     return _PREFIX.pack(len(raw)) + raw
@@ -381,7 +377,7 @@ class FrameDecoder:
             try:
                 # json's own C scanner, as json.loads uses it, minus the two
                 # whitespace regexes around it: headers we send have none.
-                header, end = _scan_json(text, 0)
+                header, end = scan_json(text, 0)
                 if end != len(text):
                     raise ValueError
             except (ValueError, StopIteration):
