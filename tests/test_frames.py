@@ -42,7 +42,7 @@ frames = st.builds(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=100)
 @given(st.dictionaries(st.text(max_size=8), json_values | st.floats(allow_nan=False), max_size=6))
 def test_header_json_gives_what_json_dumps_gives(fields: dict[str, object]) -> None:
     assert header_json._encode_chunks is not None  # CPython's _json: the made-once encoder is in use
