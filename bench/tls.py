@@ -35,6 +35,7 @@ from _common import Server, spread
 from _sshd import Multiplexed, Sshd
 
 import rsh
+from rsh.config import IDENTITY_FILE
 
 # One connection at a time: run CMD, copy its output to the socket (TLS with
 # the identity in argv[2], if given), close.
@@ -170,7 +171,7 @@ def main() -> None:
 
     plain, tls = Server(), Server("--tls")
     bare_plain = BareCopy(plain.env, cmd, None)
-    bare_tls = BareCopy(tls.env, cmd, os.path.join(tls.tmp, "server-identity.pem"))
+    bare_tls = BareCopy(tls.env, cmd, os.path.join(tls.tmp, IDENTITY_FILE))
     ssh = Ssh()
     try:
         streams: dict[str, list[float]] = {"plain": [], "tls": [], "ssh": [], "bare_plain": [], "bare_tls": []}
