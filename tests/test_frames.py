@@ -45,15 +45,18 @@ frames = st.builds(
 @settings(max_examples=100)
 @given(st.dictionaries(st.text(max_size=8), json_values | st.floats(allow_nan=False), max_size=6))
 def test_header_json_gives_what_json_dumps_gives(fields: dict[str, object]) -> None:
-    assert header_json._encode_chunks is not None  # CPython's _json: the made-once encoder is in use
-    assert header_json.encode_json(fields) == json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    for encode, ascii_only in ((header_json.encode_json, False), (header_json.encode_json_ascii, True)):
+        assert encode.__qualname__ == "_made_once.<locals>.encode"  # CPython's _json: the made-once C encoder is in use
+        assert encode(fields) == json.dumps(fields, separators=(",", ":"), ensure_ascii=ascii_only)
 
 
 def test_header_json_without_the_c_encoder_gives_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    fields = {"exit_code": 0, "signal": None, "elapsed": 0.25, "cwd": '/tmp/\u00e9 "x"', "exports": {"A": "1", "B": None}}
-    fast = header_json.encode_json(fields)
-    monkeypatch.setattr(header_json, "_encode_chunks", None)
-    assert header_json.encode_json(fields) == fast == json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    fields = {"exit_code": 0, "signal": None, "elapsed": 0.25, "cwd": '/tmp/\u00e9 "x"\udcff', "exports": {"A": "1", "B": None}}
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    for ascii_only, fast in ((False, header_json.encode_json), (True, header_json.encode_json_ascii)):
+        slow = header_json._made_once(ensure_ascii=ascii_only)
+        assert slow.__qualname__ == "JSONEncoder.encode"
+        assert slow(fields) == fast(fields) == json.dumps(fields, separators=(",", ":"), ensure_ascii=ascii_only)
 
 
 @settings(max_examples=300)

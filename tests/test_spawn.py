@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rsh.server import process, spawn
+from rsh.server import fdwatch, spawn
 from rsh.server.spawn import SCRIPT_FD, SHELL, _spawn
 
 # pid, process group, session and ignored signals, as the command sees them.
@@ -126,7 +126,7 @@ async def test_commands_finished_by_start_or_by_the_loop_give_the_same_results(l
     from rsh.server.listener import Server
 
     if loop_fd == "unknown":
-        monkeypatch.setattr(process, "_loop_fd", lambda loop: -1)
+        monkeypatch.setattr(fdwatch, "_loop_fd", lambda loop: -1)
     server = Server("127.0.0.1", 0, "t" * 32)
     await server.start()
     try:

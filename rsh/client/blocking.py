@@ -183,7 +183,6 @@ def _authenticated(dial: Dial) -> SocketPump:
         SpeaksTLS: a plain connection found a server that waits for TLS.
     """
     sock = _open(dial)
-    sock.setblocking(False)
     conn = dial.protocol()
     pump = SocketPump(sock, conn, tls=dial.tls)
     deadline = time.monotonic() + dial.timeout

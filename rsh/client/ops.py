@@ -92,14 +92,21 @@ class Drive(Generic["T"]):
 
     def run(self, answer: Callable[[Need | HashJob], object]) -> T:
         """Drive the operation to its end with *answer*, a blocking function from need to answer."""
-        while not self.done:
-            try:
-                value = answer(self.need)
-            except BaseException as exc:
-                self.fail(exc)
-            else:
-                self.answer(value)
-        return self.result
+        if self.done:
+            return self.result
+        op, need = self._op, self.need  # answer() and fail() inlined: no call per step
+        try:
+            while True:
+                try:
+                    value = answer(need)
+                except BaseException as exc:
+                    need = op.throw(exc)
+                else:
+                    need = op.send(value)
+        except StopIteration as stop:
+            self.done = True
+            self.result = stop.value
+            return self.result
 
     def _step(self, step: Callable[[Any], Need | HashJob], arg: Any) -> None:
         try:
@@ -152,9 +159,7 @@ class Collector:
             CommandTimeout: the server stopped the command at its timeout.
             CommandFailed: *check* is set and the command did not exit 0.
         """
-        from ..results import CommandResult  # here: `rsh exec` (forward) never makes one
-
-        result = CommandResult(
+        result = (_CommandResult or _load_command_result())(
             command=self.command,
             stdout=b"".join(self._out),
             stderr=b"".join(self._err),
@@ -169,6 +174,18 @@ class Collector:
         if check and not result.ok:
             raise CommandFailed(result)
         return result
+
+
+def _load_command_result() -> type[CommandResult]:
+    """``rsh.results.CommandResult``, imported on first use: `rsh exec` (forward) never makes one."""
+    global _CommandResult
+    from ..results import CommandResult
+
+    _CommandResult = CommandResult
+    return CommandResult
+
+
+_CommandResult: type[CommandResult] | None = None
 
 
 def _command_event(event: Event | None, collector: Collector) -> ExitStatus | None:

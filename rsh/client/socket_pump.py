@@ -4,10 +4,14 @@ It speaks to the socket directly (no event loop): a command then costs one
 ``sendmsg`` and the reads its answer needs, which is what keeps a loop of
 short commands close to running them locally (bench/latency.py).
 
-With TLS, *sock* is an ``ssl.SSLSocket`` (handshake done, pin checked): it
-may want to read or write at any call (``SSLWant*Error``) and may hold
-decrypted bytes that poll() cannot see (``pending()``).  Socket errors
-become ``ConnectionLost`` here, and only here.
+A plain socket is left blocking, and every read and write that must not
+wait says so (``MSG_DONTWAIT``): waiting for the answer, with nothing to
+send and no deadline, is then one ``recv_into`` that sleeps until it comes,
+not a ``poll()`` and a read.  With TLS, *sock* is an ``ssl.SSLSocket``
+(handshake done, pin checked), non-blocking: it may want to read or write
+at any call (``SSLWant*Error``) and may hold decrypted bytes that poll()
+cannot see (``pending()``).  Socket errors become ``ConnectionLost`` here,
+and only here.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ class SocketPump:
         self.conn = conn
         self.tls = tls
         self._would_block = _would_block(tls)
+        # The flag that makes one send not wait (an SSLSocket takes none: it does not block at all).
+        self._dontwait = 0 if tls else _socket.MSG_DONTWAIT
+        sock.setblocking(not tls)
         # Queued output: whole buffers, the first possibly partly sent.
         self.out: deque[bytes | memoryview] = deque()
         self.out_len = 0
@@ -87,10 +94,11 @@ class SocketPump:
             # Queued now: what the caller sent, and what the connection
             # answered by itself (the handshake's auth).
             self.queue()
-            self.check()
+            if self.failure is not None:
+                raise self.failure
             if self.out:
                 self.write()  # usually all goes at once: no poll needed for it
-            if self.pending():
+            if self.tls and self.pending():
                 self.read()  # decrypted already: poll() would not wake for it
                 continue
             self.wait(deadline)
@@ -118,10 +126,16 @@ class SocketPump:
     def wait(self, deadline: float | None) -> None:
         """One ``poll()``: write if the socket takes more, read if it has something.
 
+        With nothing to send and no deadline (a plain socket), one read that
+        sleeps until the peer says something instead.
+
         Raises:
             TimeoutError: *deadline* passed with nothing to read.
         """
         want_out = bool(self.out)
+        if not want_out and deadline is None and not self.tls:
+            self.read(wait=True)
+            return
         if want_out != self._polling_out:
             self._poll.modify(self.sock, select.POLLIN | (select.POLLOUT if want_out else 0))
             self._polling_out = want_out
@@ -172,7 +186,7 @@ class SocketPump:
                     out.append(joined)
                 n = self.sock.send(out[0])
             else:
-                n = self.sock.sendmsg(list(islice(out, _IOV_BATCH)))
+                n = self.sock.sendmsg(list(islice(out, _IOV_BATCH)), (), self._dontwait)
         except self._would_block:
             return
         except OSError as exc:
@@ -211,13 +225,13 @@ class SocketPump:
             more += k
         return more
 
-    def read(self) -> bool:
-        """Take what the socket has; False if it had nothing yet (a failure is True: there is news)."""
+    def read(self, wait: bool = False) -> bool:
+        """Take what the socket has (with *wait*, sleeping until something comes); False if it had nothing yet (a failure is True: there is news)."""
         if self.conn.at_eof:
             return False
         try:
             with self.conn.get_buffer() as buf:
-                n = self.sock.recv_into(buf)
+                n = self.sock.recv_into(buf) if wait or self.tls else self.sock.recv_into(buf, 0, _socket.MSG_DONTWAIT)
                 if self.tls and n >= TLS_RECORD:
                     n += self._more_records(buf, n)
         except self._would_block:

@@ -185,9 +185,10 @@ class FramedProtocol(asyncio.BufferedProtocol):
                 sent = os.writev(self._fd, parts)
             except OSError:
                 sent = 0  # BlockingIOError, or an error the transport meets itself, below
-            rest = _unsent(parts, sent)
-            if rest:
-                transport.write(rest)
+            if len(parts) > 1 or sent < len(parts[0]):
+                rest = _unsent(parts, sent)
+                if rest:
+                    transport.write(rest)
             return
         # One write, of a copy: the transport may keep what it is given, and
         # a payload may be a view of a buffer its owner reuses.
@@ -237,8 +238,9 @@ class FramedProtocol(asyncio.BufferedProtocol):
 
     def uncork(self) -> None:
         """Write every frame held since ``cork`` in one system call."""
-        self._corked = False
-        self.flush()
+        if self._corked:
+            self._corked = False
+            self.flush()
 
     async def wait_lost(self) -> None:
         """Return once ``connection_lost`` has run: the transport's socket is closed."""

@@ -116,6 +116,9 @@ class Connection:
         self.sent_bytes = 0
         self._out: list[bytes | memoryview] = []
         self._frames: deque[Frame] = deque()
+        # Events a role makes of nothing received (the server's Authenticated
+        # without a token): handed out first.
+        self._made: list[Event] = []
         self._eof = False
         # A framing error, raised by next_event once the frames before it are out.
         self._failure: Exception | None = None
@@ -185,6 +188,8 @@ class Connection:
             ConnectionLost: the peer ended the stream where that is not allowed.
             RemoteError, AuthError: as the role decides.
         """
+        if self._made:
+            return self._made.pop(0)
         while True:
             if self._frames:
                 frame = self._frames.popleft()

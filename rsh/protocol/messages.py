@@ -101,23 +101,24 @@ class ExecRequest(NamedTuple):
         """
         if not frame.payload:
             raise _bad(frame, "the command (the payload) is empty")
-        cwd = frame.get("cwd")
+        f = frame.fields
+        cwd = f.get("cwd")
         if cwd is not None and (not isinstance(cwd, str) or "\0" in cwd or not cwd):
             raise _bad(frame, "'cwd' must be a non-empty string")
-        env = frame.get("env")
+        env = f.get("env")
         if env is not None:
             if not isinstance(env, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v for k, v in env.items()
             ):
                 raise _bad(frame, "'env' must map variable names to strings")
-        timeout = frame.get("timeout")
+        timeout = f.get("timeout")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
             raise _bad(frame, "'timeout' must be a positive number of seconds")
-        stdin = frame.get("stdin", False)
-        session = frame.get("session", False)
+        stdin = f.get("stdin", False)
+        session = f.get("session", False)
         if not isinstance(stdin, bool) or not isinstance(session, bool):
             raise _bad(frame, "'stdin' and 'session' must be true or false")
-        encoding = frame.get("encoding")
+        encoding = f.get("encoding")
         if encoding is not None:
             try:
                 encoding = check_encoding(encoding) if isinstance(encoding, str) else None
@@ -171,14 +172,10 @@ class ExitStatus(NamedTuple):
             ProtocolError: a field has the wrong type.
         """
         f = frame.fields
-
-        def opt_int(name: str) -> int | None:
-            v = f.get(name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+        code, sig, out, err = f.get("exit_code"), f.get("signal"), f.get("stdout_bytes"), f.get("stderr_bytes")
+        for name, v in (("exit_code", code), ("signal", sig), ("stdout_bytes", out), ("stderr_bytes", err)):
+            if v is not None and type(v) is not int:  # not a bool either (a subclass of int)
                 raise _bad(frame, f"{name!r} must be an integer or null")
-            return v
-
-        code, sig = opt_int("exit_code"), opt_int("signal")
         if (code is None) == (sig is None):
             raise _bad(frame, "exactly one of 'exit_code' and 'signal' must be set")
         elapsed = f.get("elapsed", 0.0)
@@ -194,8 +191,8 @@ class ExitStatus(NamedTuple):
             signal=sig,
             timed_out=bool(f.get("timed_out", False)),
             elapsed=float(elapsed),
-            stdout_bytes=opt_int("stdout_bytes") or 0,
-            stderr_bytes=opt_int("stderr_bytes") or 0,
+            stdout_bytes=out or 0,
+            stderr_bytes=err or 0,
             encoding=encoding,
             cwd=cwd,
             exports=exports,

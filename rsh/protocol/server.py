@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Final
 
 from ..errors import ProtocolError
 from . import auth
-from .connection import STAY, Connection, Direction, Event, FrameEvent, NeedData, State, Transitions
+from .connection import STAY, Connection, Direction, Event, FrameEvent, State, Transitions
 from .frames import DEFAULT_MAX_PAYLOAD, MESSAGE_TYPES, Frame, TraceHook
 from .messages import FEATURES, PROTOCOL_VERSION, SIGNALS, TRANSFER_RECEIVER_TYPES, TRANSFER_SENDER_TYPES, ExecRequest, ShellRequest, window_size
 from .server_events import (
@@ -224,22 +224,9 @@ class ServerProtocol(Connection):
             # or here when there is none.
             hello.update(self.identity)
         self.send("hello", hello)
-        self._welcome: Event | None = None
         if token is None:
             self._move(Direction.SEND, NO_AUTH)
-            self._welcome = Authenticated()
-
-    def next_event(self) -> Event | NeedData:
-        """The next event, or ``NEED_DATA`` until more bytes arrive.
-
-        Raises:
-            ProtocolError: a frame out of place in the current state, or a field
-                with the wrong type or value (answer with ``close(exc.code, exc.message)``).
-        """
-        if self._welcome is not None:
-            event, self._welcome = self._welcome, None
-            return event
-        return super().next_event()
+            self._made.append(Authenticated())
 
     # -- the server's decisions ---------------------------------------------
 

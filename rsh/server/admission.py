@@ -251,6 +251,8 @@ class Slot:
         self.guard = guard
         self.id = guard.next_id()
         self.peer = peer
+        #: ``HOST:PORT`` of the peer.
+        self.peer_text = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
         self.tls = guard.ssl_context is not None
         self.started = time.time()
         self._t0 = self.since = time.monotonic()
@@ -273,12 +275,6 @@ class Slot:
         guard.unauthenticated += 1
         guard.pending[self] = None
         self._deadline: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(guard.limits.auth_timeout, self._expired)
-
-    @property
-    def peer_text(self) -> str:
-        """``HOST:PORT`` of the peer."""
-        host = f"[{self.peer[0]}]" if ":" in self.peer[0] else self.peer[0]
-        return f"{host}:{self.peer[1]}"
 
     def _expired(self) -> None:
         self._deadline = None

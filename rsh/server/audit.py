@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..protocol.header_json import encode_json_ascii
 
 __all__ = ["AuditLog", "AUDIT_FLUSH_DELAY", "AUDIT_FLUSH_COUNT"]
 
@@ -25,8 +26,6 @@ def _iso(t: float) -> str:
 #: waiting, before one ``write()`` appends them all (see ``AuditLog.write``).
 AUDIT_FLUSH_DELAY = 0.05
 AUDIT_FLUSH_COUNT = 64
-
-_encode_record = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class AuditLog:
@@ -83,7 +82,7 @@ class AuditLog:
             return
         # ensure_ascii: a command that is not valid UTF-8 still makes valid
         # JSON (its stray bytes as \\udcXX escapes, as surrogateescape decodes them).
-        data = "".join([_encode_record({"time": _iso(started), "event": event, **fields}) + "\n" for event, started, fields in pending]).encode("ascii")
+        data = "".join([encode_json_ascii({"time": _iso(started), "event": event, **fields}) + "\n" for event, started, fields in pending]).encode("ascii")
         try:
             while data:
                 data = data[os.write(self._fd, data) :]

@@ -24,7 +24,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from ..errors import ProtocolError
@@ -57,7 +57,7 @@ from .policy import CommandRefused
 from .process import RunningCommand
 from .shell_service import LIVE_EVENTS, ShellService, login_env
 from .shell_state import ShellSession
-from .spawn import SHELL
+from .spawn import SHELL, ChildEnv
 from .transfers import GetHandler, PutHandler, TransferHandler
 
 __all__ = ["Host", "ServerConnection"]
@@ -89,6 +89,8 @@ class ServerConnection(FramedProtocol):
         # Written to the command's pipe, or to the file being received, before the next read: no copy needed.
         self.conn.decoder.lend(("stdin", "data"))
         self.host = host
+        #: Watches the command's pipes and exit (the server's, shared).
+        self.watcher: FdWatcher = host.watcher
         self.config = config
         self.guard = host.guard
         self.slot = slot
@@ -99,7 +101,7 @@ class ServerConnection(FramedProtocol):
         self.command: RunningCommand | QueuedCommand | None = None
         self.transfer: TransferHandler | None = None
         self.peer = ("?", 0)
-        self.base_env: dict[bytes, bytes] = {}
+        self.base_env: Mapping[bytes, bytes] = {}
         # The prompt's cd/export state, made on its first session command.
         self.shell: ShellSession | None = None
         #: The live shell of a prompt session (``shell`` request), while it runs.
@@ -114,8 +116,9 @@ class ServerConnection(FramedProtocol):
         local_port = int((transport.get_extra_info("sockname") or ("?", 0))[1])
         # Built once per connection, and as bytes, so that spawning a command
         # does not re-encode the whole environment every time.
-        self.base_env = login_env(os.environb, self.config.shell)
-        self.base_env[b"RSH_CLIENT"] = f"{self.peer[0]} {self.peer[1]} {local_port}".encode()
+        env = login_env(os.environb, self.config.shell)
+        env[b"RSH_CLIENT"] = f"{self.peer[0]} {self.peer[1]} {local_port}".encode()
+        self.base_env = ChildEnv(env)
         self.slot.on_deadline = self._auth_expired
         self.slot.occupant = self
         self.host.connections.add(self)
@@ -228,7 +231,7 @@ class ServerConnection(FramedProtocol):
         t0, spawn = self._command_audit["t0"], functools.partial(self._spawn, request, env, session, self._command_audit["t0"])
         self.command = self.guard.queue.submit(self, spawn, timeout=request.timeout, encoding=request.encoding or self.config.encoding, t0=t0) or self.command
 
-    def _spawn(self, request: ExecRequest, env: dict[bytes, bytes], session: ShellSession | None, t0: float) -> RunningCommand | None:
+    def _spawn(self, request: ExecRequest, env: Mapping[bytes, bytes], session: ShellSession | None, t0: float) -> RunningCommand | None:
         try:
             command = RunningCommand(request, self, env=env, default_cwd=self.config.home, encoding=self.config.encoding, session=session, started=t0)
         except (OSError, ValueError) as exc:
@@ -349,11 +352,6 @@ class ServerConnection(FramedProtocol):
     # -- the Link of the command or transfer (rsh.server.link) ----------------
 
     @property
-    def watcher(self) -> FdWatcher:
-        """Watches the command's pipes and exit (the server's, shared)."""
-        return self.host.watcher
-
-    @property
     def output_paused(self) -> bool:
         """The client is not keeping up, or is gone."""
         return self.writing_paused or self.closed
@@ -391,16 +389,20 @@ class ServerConnection(FramedProtocol):
     def command_exited(self, status: ExitStatus) -> None:
         """The command is over: send its ``exit`` and audit it."""
         self.command = None
-        self.last_active = time.monotonic()
         self.send("exit", status.to_fields())
-        self._audit_command(
-            exit_code=status.exit_code,
-            signal=status.signal,
-            timed_out=status.timed_out,
-            bytes_out=status.stdout_bytes + status.stderr_bytes,
-            stdout_bytes=status.stdout_bytes,
-            stderr_bytes=status.stderr_bytes,
-        )
+        self.last_active = now = time.monotonic()
+        record, self._command_audit = self._command_audit, {}
+        log = self.guard.audit
+        if record and log is not None:
+            # As _audit_command would, in one step: this runs after every command.
+            started = record.pop("started")
+            record["duration"] = round(now - record.pop("t0"), 6)
+            out, err = status.stdout_bytes, status.stderr_bytes
+            log.write(
+                "command", started, conn=self.slot.id, peer=self.slot.peer_text, user=self.slot.user, **record,
+                exit_code=status.exit_code, signal=status.signal, timed_out=status.timed_out,
+                bytes_out=out + err, stdout_bytes=out, stderr_bytes=err,
+            )  # fmt: skip
 
     def command_reaped(self, pid: int) -> None:
         """The command's main process was reaped (after ``exit``, or after an abort)."""

@@ -30,6 +30,21 @@ _IN_WAKE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 _OUT_WAKE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 
 
+def _loop_fd(loop: asyncio.AbstractEventLoop) -> int:
+    """The descriptor that reads as ready whenever *loop* has I/O to handle; -1 if unknown.
+
+    asyncio's selector loops keep it in ``_selector`` (private, so looked up
+    with care); with any other loop, commands never wait in
+    ``RunningCommand.start``.
+    """
+    selector = getattr(loop, "_selector", None)
+    fileno = getattr(selector, "fileno", None)
+    try:
+        return int(fileno()) if fileno is not None else -1
+    except (OSError, ValueError, TypeError):
+        return -1
+
+
 class FdWatcher:
     """``add_reader``/``add_writer`` for one event loop, over a private epoll.
 
@@ -41,11 +56,14 @@ class FdWatcher:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop or asyncio.get_running_loop()
+        #: The loop it watches for (and its callbacks run in).
+        self.loop = self._loop = loop or asyncio.get_running_loop()
         self._epoll = select.epoll()
         # fd -> [events mask, reader callback, writer callback]
         self._fds: dict[int, list[Any]] = {}
         self._loop.add_reader(self._epoll.fileno(), self._ready)
+        #: What reads as ready whenever the loop has I/O to handle (-1 if unknown): see ``RunningCommand.start``.
+        self.loop_fd = _loop_fd(self._loop)
 
     def add_reader(self, fd: int, callback: Callable[..., object], *args: object) -> None:
         """Call ``callback(*args)`` whenever *fd* is readable (replacing any earlier reader)."""

@@ -44,26 +44,13 @@ EXIT_WAIT = 0.002
 KILL_GRACE = 2.0
 
 
-def _loop_fd(loop: asyncio.AbstractEventLoop) -> int:
-    """The descriptor that reads as ready whenever *loop* has I/O to handle; -1 if unknown.
-
-    asyncio's selector loops keep it in ``_selector`` (private, so looked up
-    with care); with any other loop, commands never wait in ``start``.
-    """
-    selector = getattr(loop, "_selector", None)
-    fileno = getattr(selector, "fileno", None)
-    try:
-        return int(fileno()) if fileno is not None else -1
-    except (OSError, ValueError, TypeError):
-        return -1
-
-
-def reap_exit(pid: int, pidfd: int, watcher: FdWatcher, reaped: asyncio.Future[None]) -> int | None:
+def reap_exit(pid: int, pidfd: int, watcher: FdWatcher | None, reaped: asyncio.Future[None]) -> int | None:
     """Reap child *pid* if it has exited: stop watching and close its *pidfd*, resolve *reaped*, and return its status.
 
     The status is as ``os.waitstatus_to_exitcode`` says it (-N for signal N),
     255 when it was reaped behind our back (no status left to read); None
-    while it runs (nothing is changed then).
+    while it runs (nothing is changed then).  *watcher* None: the pidfd was
+    never watched.
     """
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -73,7 +60,8 @@ def reap_exit(pid: int, pidfd: int, watcher: FdWatcher, reaped: asyncio.Future[N
         if done == 0:
             return None
         code = os.waitstatus_to_exitcode(status)
-    watcher.remove_reader(pidfd)
+    if watcher is not None:
+        watcher.remove_reader(pidfd)
     os.close(pidfd)
     if not reaped.done():
         reaped.set_result(None)
@@ -112,9 +100,9 @@ class RunningCommand:
         session: ShellSession | None = None,
         started: float | None = None,
     ) -> None:
-        self._loop = asyncio.get_running_loop()
         self._link = link
         self._watch = link.watcher
+        self._loop = self._watch.loop
         self.encoding = request.encoding or encoding
         self._started = time.monotonic() if started is None else started
         self._returncode: int | None = None
@@ -144,6 +132,7 @@ class RunningCommand:
         #: Resolved once the main process has been reaped.
         self.reaped: asyncio.Future[None] = self._loop.create_future()
         self._pidfd = os.pidfd_open(self.pid)
+        self._pid_watched = False
         if request.timeout is not None:
             self._timers.append(self._loop.call_later(max(0.0, request.timeout - (time.monotonic() - self._started)), self._on_timeout))
 
@@ -161,11 +150,12 @@ class RunningCommand:
         the loop, as it would for a slow client.  A command fed stdin
         goes to the loop at once.
         """
-        loop_fd = _loop_fd(self._loop) if self._stdin is None else -1
+        loop_fd = self._watch.loop_fd if self._stdin is None else -1
         if loop_fd >= 0 and self._pidfd in select.select([self._pidfd, loop_fd], [], [], EXIT_WAIT)[0]:
             self._reap()
             if self._returncode is not None:
                 return
+        self._pid_watched = True
         self._watch.add_reader(self._pidfd, self._reap)
         if self._state_fd >= 0:
             self._watch.add_reader(self._state_fd, self._read_state)
@@ -271,7 +261,7 @@ class RunningCommand:
             self.terminate()
 
     def _reap(self) -> None:
-        code = reap_exit(self.pid, self._pidfd, self._watch, self.reaped)
+        code = reap_exit(self.pid, self._pidfd, self._watch if self._pid_watched else None, self.reaped)
         if code is None:
             return
         self._returncode = code
@@ -286,8 +276,13 @@ class RunningCommand:
         # child holds them too, both pipes are at their end in this turn.
         self._release_writers()
         for pipe in self._pipes:
+            # As _read does, with one _maybe_finish for both pipes (no grace
+            # period has started yet to cancel).
             if pipe.fd >= 0 and not self._paused:
-                self._read(pipe)
+                if not send_output(pipe, self._link):
+                    self._close_pipe(pipe)
+                elif self._link.output_paused:
+                    self.pause_output()
         if not self._maybe_finish() and not self._paused:
             # A background child holds a pipe (or output is still coming):
             # watch what is left, for the grace period.

@@ -55,7 +55,7 @@ class ShellOwner(Protocol):
     """The connection, as its live shell sees it."""
 
     conn: ServerProtocol
-    base_env: dict[bytes, bytes]
+    base_env: Mapping[bytes, bytes]
 
     @property
     def watcher(self) -> FdWatcher: ...
