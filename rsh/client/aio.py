@@ -168,19 +168,22 @@ class AsyncClient(Connected):
         self._check_idle()
         pump = self._pump
         try:
-            drive = ops.Drive(op)
-            while not drive.done:
+            # As ops.drive, with await.
+            need = op.send(None)
+            while True:
                 try:
-                    answer = await self._answer(drive.need)
+                    answer = await self._answer(need)
                 except BaseException as exc:
-                    drive.fail(exc)
+                    need = op.throw(exc)
                 else:
-                    drive.answer(answer)
+                    need = op.send(answer)
+        except StopIteration as stop:
+            pump.flush()
+            result: T = stop.value
+            return result
         except BaseException:
             ops.settle(pump.conn, pump.flush, pump.close)
             raise
-        pump.flush()
-        return drive.result
 
     async def _answer(self, need: ops.Need | ops.HashJob) -> object:
         pump = self._pump

@@ -95,7 +95,7 @@ class Client(Connected):
             raise ConnectionLost("this connection is closed")
         pump = self._pump
         try:
-            result = ops.Drive(op).run(self._answer)
+            result = ops.drive(op, self._answer)
         except BaseException:
             ops.settle(pump.conn, pump.flush, self.close)
             raise

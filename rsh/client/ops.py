@@ -10,7 +10,7 @@ needs and is sent the answer::
     HashJob(job) -> job()'s result (blocking work: the asyncio client runs it in a thread)
 
 The blocking ``Client`` answers these from a socket and ``poll()``, the
-``AsyncClient`` with ``await`` (each through a ``Drive``): that is all either
+``AsyncClient`` with ``await`` (the blocking one through ``drive``): that is all either
 knows of an operation, and their ``run``, ``put`` and ``get`` methods are
 these functions, bound to the client's connection.  When an operation
 raises, the protocol's state says what is left (``usable``).
@@ -29,7 +29,7 @@ from ..protocol.messages import ExitStatus
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, BinaryIO, Generic, TypeAlias, TypedDict, TypeVar, Unpack
+    from typing import Any, BinaryIO, TypeAlias, TypedDict, TypeVar, Unpack
 
     from ..results import CommandResult, TransferResult
     from ..transfer.plan import LocalPath, Sources
@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 else:
-    from ..typeshim import Generic, TypedDict
+    from ..typeshim import TypedDict
 
-__all__ = ["Need", "HashJob", "Op", "Drive", "usable", "settle", "TransferOptions", "OutputCallback", "Collector", "run", "put", "get"]
+__all__ = ["Need", "HashJob", "Op", "drive", "usable", "settle", "TransferOptions", "OutputCallback", "Collector", "run", "put", "get"]
 
 OutputCallback = Callable[[bytes], None]
 
@@ -63,57 +63,29 @@ class HashJob:
 
 
 #: An operation: yields ``Need``s and ``HashJob``s, returns its result.
-#: (A string, as ``T`` in ``Drive``'s base: T exists only for the type checker.)
+#: (A string: T exists only for the type checker.)
 Op: TypeAlias = "Generator[Need | HashJob, Any, T]"
 
 
-class Drive(Generic["T"]):
-    """One operation on its way: what it needs now (``need``), its ``result`` once ``done``.
+def drive(op: Op[T], answer: Callable[[Need | HashJob], object]) -> T:
+    """Run the operation *op* to its end with *answer*, a blocking function from need to answer.
 
-    A driver answers each need with ``answer(value)``, or with ``fail(exc)``
-    when getting the answer raised: the error goes into the operation, which
-    names what it was doing (the file a transfer was on).
+    When getting an answer raises, the error goes into the operation, which
+    names what it was doing (the file a transfer was on).  ``AsyncClient``
+    steps an operation the same way, with ``await``.
     """
-
-    def __init__(self, op: Op[T]) -> None:
-        self._op = op
-        self.done = False
-        self.need: Need | HashJob = Need.EVENT
-        self.result: T
-        self._step(op.send, None)
-
-    def answer(self, value: object) -> None:
-        """Hand the operation what it needed."""
-        self._step(self._op.send, value)
-
-    def fail(self, exc: BaseException) -> None:
-        """Raise *exc* inside the operation (where it may be named, or cleaned up after)."""
-        self._step(self._op.throw, exc)
-
-    def run(self, answer: Callable[[Need | HashJob], object]) -> T:
-        """Drive the operation to its end with *answer*, a blocking function from need to answer."""
-        if self.done:
-            return self.result
-        op, need = self._op, self.need  # answer() and fail() inlined: no call per step
-        try:
-            while True:
-                try:
-                    value = answer(need)
-                except BaseException as exc:
-                    need = op.throw(exc)
-                else:
-                    need = op.send(value)
-        except StopIteration as stop:
-            self.done = True
-            self.result = stop.value
-            return self.result
-
-    def _step(self, step: Callable[[Any], Need | HashJob], arg: Any) -> None:
-        try:
-            self.need = step(arg)
-        except StopIteration as stop:
-            self.done = True
-            self.result = stop.value
+    try:
+        need = op.send(None)
+        while True:
+            try:
+                value = answer(need)
+            except BaseException as exc:
+                need = op.throw(exc)
+            else:
+                need = op.send(value)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
 
 
 def usable(conn: ClientProtocol) -> bool:
