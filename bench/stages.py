@@ -198,8 +198,8 @@ def _rsh_client(server: Server, n: int) -> list[tuple[str, int]]:
         client.append(("send", time.monotonic_ns()))
         write(self)
 
-    def stamped_read(self: socket_pump.SocketPump) -> bool:
-        got = read(self)
+    def stamped_read(self: socket_pump.SocketPump, wait: bool = False) -> bool:
+        got = read(self, wait)
         client.append(("got", time.monotonic_ns()))
         return got
 
