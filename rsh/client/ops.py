@@ -9,11 +9,11 @@ needs and is sent the answer::
     Need.ROOM    -> None, once the send queue has room again
     HashJob(job) -> job()'s result (blocking work: the asyncio client runs it in a thread)
 
-The blocking ``Client`` answers these from a socket and ``poll()``, the
-``AsyncClient`` with ``await`` (the blocking one through ``drive``): that is all either
-knows of an operation, and their ``run``, ``put`` and ``get`` methods are
-these functions, bound to the client's connection.  When an operation
-raises, the protocol's state says what is left (``usable``).
+The blocking ``Client`` answers these from its socket (through ``drive``),
+the ``AsyncClient`` with ``await``: that is all either knows of an
+operation, and their ``run``, ``put`` and ``get`` methods are these
+functions, bound to the client's connection.  When an operation raises,
+the protocol's state says what is left (``usable``).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class SocketPump:
         self.conn = conn
         self.tls = tls
         self._would_block = _would_block(tls)
-        # The flag that makes one send not wait (an SSLSocket takes none: it does not block at all).
+        # The flag that makes one call not wait (an SSLSocket takes none: it does not block at all).
         self._dontwait = 0 if tls else _socket.MSG_DONTWAIT
         sock.setblocking(not tls)
         # Queued output: whole buffers, the first possibly partly sent.
@@ -231,7 +231,7 @@ class SocketPump:
             return False
         try:
             with self.conn.get_buffer() as buf:
-                n = self.sock.recv_into(buf) if wait or self.tls else self.sock.recv_into(buf, 0, _socket.MSG_DONTWAIT)
+                n = self.sock.recv_into(buf) if wait or self.tls else self.sock.recv_into(buf, 0, self._dontwait)
                 if self.tls and n >= TLS_RECORD:
                     n += self._more_records(buf, n)
         except self._would_block:

@@ -299,10 +299,14 @@ class ServerConnection(FramedProtocol):
         return self.shell
 
     def _audit_command(self, **outcome: object) -> None:
+        """Write the command's audit record, with *outcome*."""
         record, self._command_audit = self._command_audit, {}
-        if record:
+        log = self.guard.audit
+        if record and log is not None:
+            # Straight to the log, not through audit(): this runs after every command.
+            started = record.pop("started")
             record["duration"] = round(time.monotonic() - record.pop("t0"), 6)
-            self.audit("command", **record, **outcome)
+            log.write("command", started, conn=self.slot.id, peer=self.slot.peer_text, user=self.slot.user, **record, **outcome)
 
     # -- transfers ----------------------------------------------------------
 
@@ -390,19 +394,15 @@ class ServerConnection(FramedProtocol):
         """The command is over: send its ``exit`` and audit it."""
         self.command = None
         self.send("exit", status.to_fields())
-        self.last_active = now = time.monotonic()
-        record, self._command_audit = self._command_audit, {}
-        log = self.guard.audit
-        if record and log is not None:
-            # As _audit_command would, in one step: this runs after every command.
-            started = record.pop("started")
-            record["duration"] = round(now - record.pop("t0"), 6)
-            out, err = status.stdout_bytes, status.stderr_bytes
-            log.write(
-                "command", started, conn=self.slot.id, peer=self.slot.peer_text, user=self.slot.user, **record,
-                exit_code=status.exit_code, signal=status.signal, timed_out=status.timed_out,
-                bytes_out=out + err, stdout_bytes=out, stderr_bytes=err,
-            )  # fmt: skip
+        self.last_active = time.monotonic()
+        self._audit_command(
+            exit_code=status.exit_code,
+            signal=status.signal,
+            timed_out=status.timed_out,
+            bytes_out=status.stdout_bytes + status.stderr_bytes,
+            stdout_bytes=status.stdout_bytes,
+            stderr_bytes=status.stderr_bytes,
+        )
 
     def command_reaped(self, pid: int) -> None:
         """The command's main process was reaped (after ``exit``, or after an abort)."""

@@ -57,13 +57,13 @@ class FdWatcher:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         #: The loop it watches for (and its callbacks run in).
-        self.loop = self._loop = loop or asyncio.get_running_loop()
+        self.loop = loop or asyncio.get_running_loop()
         self._epoll = select.epoll()
         # fd -> [events mask, reader callback, writer callback]
         self._fds: dict[int, list[Any]] = {}
-        self._loop.add_reader(self._epoll.fileno(), self._ready)
+        self.loop.add_reader(self._epoll.fileno(), self._ready)
         #: What reads as ready whenever the loop has I/O to handle (-1 if unknown): see ``RunningCommand.start``.
-        self.loop_fd = _loop_fd(self._loop)
+        self.loop_fd = _loop_fd(self.loop)
 
     def add_reader(self, fd: int, callback: Callable[..., object], *args: object) -> None:
         """Call ``callback(*args)`` whenever *fd* is readable (replacing any earlier reader)."""
@@ -84,7 +84,7 @@ class FdWatcher:
     def close(self) -> None:
         """Stop watching everything and release the epoll descriptor."""
         if not self._epoll.closed:
-            self._loop.remove_reader(self._epoll.fileno())
+            self.loop.remove_reader(self._epoll.fileno())
             self._epoll.close()
         self._fds.clear()
 

@@ -44,13 +44,12 @@ EXIT_WAIT = 0.002
 KILL_GRACE = 2.0
 
 
-def reap_exit(pid: int, pidfd: int, watcher: FdWatcher | None, reaped: asyncio.Future[None]) -> int | None:
+def reap_exit(pid: int, pidfd: int, watcher: FdWatcher, reaped: asyncio.Future[None]) -> int | None:
     """Reap child *pid* if it has exited: stop watching and close its *pidfd*, resolve *reaped*, and return its status.
 
     The status is as ``os.waitstatus_to_exitcode`` says it (-N for signal N),
     255 when it was reaped behind our back (no status left to read); None
-    while it runs (nothing is changed then).  *watcher* None: the pidfd was
-    never watched.
+    while it runs (nothing is changed then).
     """
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -60,8 +59,7 @@ def reap_exit(pid: int, pidfd: int, watcher: FdWatcher | None, reaped: asyncio.F
         if done == 0:
             return None
         code = os.waitstatus_to_exitcode(status)
-    if watcher is not None:
-        watcher.remove_reader(pidfd)
+    watcher.remove_reader(pidfd)
     os.close(pidfd)
     if not reaped.done():
         reaped.set_result(None)
@@ -132,7 +130,6 @@ class RunningCommand:
         #: Resolved once the main process has been reaped.
         self.reaped: asyncio.Future[None] = self._loop.create_future()
         self._pidfd = os.pidfd_open(self.pid)
-        self._pid_watched = False
         if request.timeout is not None:
             self._timers.append(self._loop.call_later(max(0.0, request.timeout - (time.monotonic() - self._started)), self._on_timeout))
 
@@ -155,7 +152,6 @@ class RunningCommand:
             self._reap()
             if self._returncode is not None:
                 return
-        self._pid_watched = True
         self._watch.add_reader(self._pidfd, self._reap)
         if self._state_fd >= 0:
             self._watch.add_reader(self._state_fd, self._read_state)
@@ -261,7 +257,7 @@ class RunningCommand:
             self.terminate()
 
     def _reap(self) -> None:
-        code = reap_exit(self.pid, self._pidfd, self._watch if self._pid_watched else None, self.reaped)
+        code = reap_exit(self.pid, self._pidfd, self._watch, self.reaped)
         if code is None:
             return
         self._returncode = code
