@@ -93,6 +93,9 @@ def test_missing_directory_or_shell_is_an_oserror_naming_it(no_fork_exec: bool, 
     if no_fork_exec:
         monkeypatch.setattr(spawn, "_fork_exec", None)
     spawn._devnull()  # opened once and kept, by design
+    while spawn._SPARE_PIPES:  # _spawn takes them and, failing, closes them
+        for fd in spawn._SPARE_PIPES.pop():
+            os.close(fd)
     before = set(os.listdir("/proc/self/fd"))
     with pytest.raises(FileNotFoundError) as info:
         _spawn([SHELL, "-c", "true"], env={}, cwd="/nonexistent/dir", stdin=True, extra_fds={})
@@ -103,6 +106,30 @@ def test_missing_directory_or_shell_is_an_oserror_naming_it(no_fork_exec: bool, 
     with pytest.raises(ValueError):  # refused before any process exists
         _spawn([SHELL, "-c", "echo a\0b"], env={}, cwd=os.getcwd(), stdin=True, extra_fds={})
     assert set(os.listdir("/proc/self/fd")) == before  # no descriptor left open
+
+
+def test_a_command_leaves_fresh_pipes_for_the_next_and_a_failed_one_leaks_none(tmp_path: Path) -> None:
+    from rsh.protocol.messages import ExecRequest
+    from rsh.server.spawn import spawn_command
+
+    env = {b"PATH": os.environ["PATH"].encode()}
+
+    def finish(child: spawn.Child) -> int:
+        _, status = os.waitpid(child.pid, 0)
+        for fd in (*child.held, child.stdout, child.stderr):
+            os.close(fd)
+        return os.waitstatus_to_exitcode(status)
+
+    assert finish(spawn_command(ExecRequest(b"true"), env=env, cwd=str(tmp_path), session=None)) == 0
+    spares = {fd for pair in spawn._SPARE_PIPES for fd in pair}
+    assert len(spares) == 6 and not any(os.get_inheritable(fd) for fd in spares)  # no command gets them
+    child = spawn_command(ExecRequest(b"echo taken"), env=env, cwd=str(tmp_path), session=None)
+    assert child.stdout in spares and os.read(child.stdout, 100) == b"taken\n"
+    assert finish(child) == 0
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError):
+        spawn_command(ExecRequest(b"true"), env=env, cwd="/nonexistent/dir", session=None)
+    assert set(os.listdir("/proc/self/fd")) == before  # those it took closed, and as many made again
 
 
 COMMANDS = [

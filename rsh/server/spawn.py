@@ -52,6 +52,27 @@ def _devnull() -> int:
     return _DEVNULL
 
 
+# Pipes made while a command runs, for the next command to take: making
+# one costs a few microseconds that would otherwise sit between a request's
+# arrival and its spawn, while a command runs the server has time to spare.
+_SPARE_PIPES: list[tuple[int, int]] = []
+_SPARES = 3  # a command's stdout, stderr and exec-error pipes
+
+
+def _pipe() -> tuple[int, int]:
+    """A new close-on-exec pipe, a spare one if there is one."""
+    return _SPARE_PIPES.pop() if _SPARE_PIPES else os.pipe2(os.O_CLOEXEC)
+
+
+def _make_spare_pipes() -> None:
+    """Make the pipes the next command will take (see ``_pipe``); none where the system refuses."""
+    try:
+        while len(_SPARE_PIPES) < _SPARES:
+            _SPARE_PIPES.append(os.pipe2(os.O_CLOEXEC))
+    except OSError:
+        pass  # out of descriptors: the next command makes its own, and meets the error itself
+
+
 #: Where a long command's script is handed to the shell (dash takes single digits only).
 SCRIPT_FD = 8
 
@@ -99,7 +120,7 @@ def _fork_exec_shell(argv: list[str | bytes], env: Mapping[bytes, bytes], cwd: s
     assert _fork_exec is not None
     args = [a if isinstance(a, bytes) else os.fsencode(a) for a in argv]
     env_list = env.entries if isinstance(env, ChildEnv) else [k + b"=" + v for k, v in env.items()]
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = _pipe()
     try:
         pid = _fork_exec(
             args, [args[0]], False, (), cwd, env_list,
@@ -156,9 +177,9 @@ def _spawn(
     from ours.  A long command to run elsewhere goes through
     ``subprocess.Popen``.
     """
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    in_r, in_w = os.pipe2(os.O_CLOEXEC) if stdin else (_devnull(), -1)
+    out_r, out_w = _pipe()
+    err_r, err_w = _pipe()
+    in_r, in_w = _pipe() if stdin else (_devnull(), -1)
     try:
         if _fork_exec is not None and not extra_fds:
             pid = _fork_exec_shell(argv, env, cwd, (in_r, out_w, err_w))
@@ -333,4 +354,5 @@ def spawn_command(request: ExecRequest, *, env: Mapping[bytes, bytes], cwd: str,
         # The child has its copies (or never will).
         for fd in extra_fds.values():
             os.close(fd)
+        _make_spare_pipes()  # while the command runs
     return Child(pid, stdin, stdout, stderr, held, state_r)
