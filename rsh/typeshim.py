@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import collections
 
-__all__ = ["NamedTuple", "TypedDict", "Generic", "cast"]
+__all__ = ["NamedTuple", "TypedDict", "cast"]
 
 
 class _NamedTupleMeta(type):
@@ -51,15 +51,6 @@ class TypedDict(dict[str, object]):
 
     def __init_subclass__(cls, *, total: bool = True) -> None:
         super().__init_subclass__()
-
-
-class Generic:
-    """``typing.Generic`` at run time: ``class Box(Generic["T"])``, the type variable named in a string for the type checker."""
-
-    __slots__ = ()
-
-    def __class_getitem__(cls, params: object) -> type[Generic]:
-        return cls
 
 
 def cast(typ: object, value: object) -> object:
