@@ -52,9 +52,9 @@ def _devnull() -> int:
     return _DEVNULL
 
 
-# Pipes made while a command runs, for the next command to take: making
-# one costs a few microseconds that would otherwise sit between a request's
-# arrival and its spawn, while a command runs the server has time to spare.
+# Pipes made while a command runs, for the next command to take.  Made on
+# demand, a command's three would cost a few microseconds each between the
+# request's arrival and the spawn, where the client waits.
 _SPARE_PIPES: list[tuple[int, int]] = []
 _SPARES = 3  # a command's stdout, stderr and exec-error pipes
 
